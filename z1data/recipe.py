@@ -1,0 +1,219 @@
+"""YAML recipes validated into typed config.
+
+A recipe is the whole description of a dataset version: sources, teachers, verification
+limits, bucketing. Unknown keys and wrong types are errors that name the key and the file
+(pydantic with ``extra="forbid"``). ``--set a.b=c`` overrides parse ``c`` as YAML, so
+``--set bucket.short_max_tokens=512`` gives an int and ``--set verify.require_pass=true`` a bool.
+The recipe path names the experiment: ``recipes/ablations/short-only.yaml`` builds into
+``data/ablations/short-only/<VERSION>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- sources
+class FieldMap(_Strict):
+    """Maps a foreign dataset's columns onto the Problem schema (adapter)."""
+
+    id: str = "id"
+    question: str = "question"
+    tests: str | None = "tests"  # a column in the native tests format
+    # Foreign test layouts, used when ``tests`` is absent in the data:
+    stdio_inputs: str | None = None  # column with a list of inputs (APPS/CodeContests style)
+    stdio_outputs: str | None = None
+    check_code: str | None = None  # HumanEval/MBPP style test code
+    entry_point: str | None = None
+    starter_code: str | None = None
+    difficulty: str | None = None
+
+
+class SourceConfig(_Strict):
+    kind: Literal["humaneval", "jsonl", "parquet", "hf"]
+    path: str | None = None  # file / glob / directory, or a Hub name for kind=hf
+    split: str = "train"  # kind=hf
+    name: str | None = None  # source label stored on every row; defaults to kind/path
+    fields: FieldMap = FieldMap()
+    limit: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> SourceConfig:
+        if self.kind != "humaneval" and not self.path:
+            raise ValueError(f"source kind '{self.kind}' needs 'path'")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{self.path}")
+
+
+# ---------------------------------------------------------------- teachers
+class Sampling(_Strict):
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int | None = None
+    max_new_tokens: int = Field(default=4096, ge=1)
+
+
+class PromptConfig(_Strict):
+    system: str | None = "Please reason step by step."  # Z1's code-eval system prompt
+    template: str = "{question}"  # ``{question}`` and ``{starter_code}`` are filled in
+
+
+class ReplaySource(_Strict):
+    """Where replayed responses come from: HumanEval's canonical solutions, or any dataset."""
+
+    kind: Literal["humaneval_canonical", "jsonl", "parquet", "hf"]
+    path: str | None = None
+    split: str = "train"
+    problem_id: str = "problem_id"  # column joining a response to a problem id
+    response: str | None = "response"  # column with the full response ...
+    code: str | None = None  # ... or with bare code (wrapped into a fenced block)
+
+
+class TeacherConfig(_Strict):
+    name: str
+    backend: Literal["transformers", "replay"]  # vllm / openai: see issue 4
+    model: str | None = None  # Hub name, local path, or ``tiny:qwen2`` (built locally)
+    revision: str | None = None
+    samples: int = Field(default=1, ge=1)
+    sampling: Sampling = Sampling()
+    batch_size: int = Field(default=8, ge=1)  # throughput only: not part of the fingerprint
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    replay: ReplaySource | None = None
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> TeacherConfig:
+        if self.backend == "replay" and self.replay is None:
+            raise ValueError(f"teacher '{self.name}': backend 'replay' needs a 'replay' block")
+        if self.backend != "replay" and not self.model:
+            raise ValueError(f"teacher '{self.name}': backend '{self.backend}' needs 'model'")
+        return self
+
+
+class GenerateConfig(_Strict):
+    prompt: PromptConfig = PromptConfig()
+    teachers: list[TeacherConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GenerateConfig:
+        names = [t.name for t in self.teachers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"teacher names must be unique, got {names}")
+        return self
+
+
+# ---------------------------------------------------------------- verify / bucket / engine
+class VerifyConfig(_Strict):
+    time_limit_s: float = Field(default=4.0, gt=0)  # per test, unless the problem sets one
+    memory_mb: int = Field(default=1024, ge=64)
+    stop_on_first_failure: bool = False
+    require_pass: bool = False  # verification labels; dropping failures is a recipe choice
+    workers: int | None = None  # concurrent executions per task; default: CPU count
+
+
+class BucketConfig(_Strict):
+    tokenizer: str  # the *student* tokenizer: Hub name, local path or ``tiny:qwen2``
+    short_max_tokens: int = Field(ge=1)  # num_tokens <= this is "short", else "long"
+    batch_size: int = Field(default=256, ge=1)
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local"] = "local"  # ray / slurm: see issue 7
+    tasks: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1)
+
+
+class Recipe(_Strict):
+    seed: int = 42
+    shards: int = Field(default=4, ge=1)  # problems are hashed into this many shards
+    description: str = ""
+    executor: ExecutorConfig = ExecutorConfig()
+    sources: list[SourceConfig] = Field(min_length=1)
+    generate: GenerateConfig
+    verify: VerifyConfig = VerifyConfig()
+    bucket: BucketConfig
+
+    # Set by load_recipe, not by the YAML.
+    name: Annotated[str, Field(exclude=True)] = "recipe"
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """Hash of the validated recipe (defaults filled in), independent of YAML formatting."""
+        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+# ---------------------------------------------------------------- loading
+def recipe_name(path: Path) -> str:
+    """``recipes/ablations/x.yaml`` -> ``ablations/x``; a file elsewhere -> its stem."""
+    parts = path.resolve().with_suffix("").parts
+    if "recipes" in parts:
+        i = len(parts) - 1 - parts[::-1].index("recipes")
+        if i < len(parts) - 1:
+            return "/".join(parts[i + 1 :])
+    return path.stem
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` in place; list items are addressed by index (``sources.0.limit=5``)."""
+    if "=" not in assignment:
+        raise RecipeError(f"--set expects key=value, got '{assignment}'")
+    key, raw = assignment.split("=", 1)
+    value = yaml.safe_load(raw)
+    node: Any = data
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(p)]
+        else:
+            node = node.setdefault(p, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise RecipeError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(data).__name__}")
+    for o in overrides or []:
+        try:
+            apply_override(data, o)
+        except (IndexError, ValueError, TypeError) as e:
+            raise RecipeError(f"{path}: cannot apply --set {o}: {e}") from e
+    if "name" in data:
+        raise RecipeError(f"{path}: key 'name' is not allowed: the recipe path names the experiment")
+    try:
+        return Recipe.model_validate({**data, "name": recipe_name(path)})
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+            lines.append(f"  {loc}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing" else ""))
+        raise RecipeError(f"{path}: invalid recipe:\n" + "\n".join(lines)) from None

@@ -1,0 +1,323 @@
+"""Typed records and their Arrow schemas, in one place.
+
+Every stage reads and writes these records as Parquet. Dataclass fields mirror the Arrow
+schemas one-to-one so conversion is a plain ``asdict`` / constructor call; values of
+arbitrary JSON type (call-test arguments and expected results) travel as JSON strings so
+that a column never changes type between rows. ``schemas/*.schema.json`` mirrors the
+schemas here (``z1data.schemas_json`` writes them; a test keeps them in sync).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, get_args
+
+import pyarrow as pa
+
+TestKind = Literal["stdio", "call", "check"]
+Status = Literal["passed", "failed", "timeout", "memory", "runtime_error", "syntax_error", "no_code"]
+STATUSES: tuple[str, ...] = get_args(Status)
+Bucket = Literal["short", "long"]
+
+
+# ---------------------------------------------------------------- problem tests
+@dataclass(frozen=True)
+class StdioCase:
+    """One stdin/stdout test: feed ``input``, compare stdout with ``output``."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class CallCase:
+    """One call test. Arguments and expected value are JSON so any JSON type fits one column."""
+
+    args_json: str
+    expected_json: str
+
+    @property
+    def args(self) -> list[Any]:
+        return json.loads(self.args_json)
+
+    @property
+    def expected(self) -> Any:
+        return json.loads(self.expected_json)
+
+    @classmethod
+    def of(cls, args: list[Any], expected: Any) -> CallCase:
+        return cls(json.dumps(args, sort_keys=True), json.dumps(expected, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class CallTests:
+    """Call-based tests: ``fn_name`` is a function, or ``Solution.method`` for LeetCode style."""
+
+    fn_name: str
+    cases: list[CallCase]
+
+
+@dataclass(frozen=True)
+class CheckTests:
+    """Assert-style test code defining ``check(candidate)`` (HumanEval), run on ``entry_point``."""
+
+    code: str
+    entry_point: str
+
+
+@dataclass(frozen=True)
+class Tests:
+    """Exactly one of the three kinds is set."""
+
+    stdio: list[StdioCase] | None = None
+    call: CallTests | None = None
+    check: CheckTests | None = None
+
+    def __post_init__(self) -> None:
+        set_kinds = [k for k in ("stdio", "call", "check") if getattr(self, k) is not None]
+        if len(set_kinds) != 1:
+            raise ValueError(f"tests must set exactly one of stdio/call/check, got {set_kinds or 'none'}")
+
+    @property
+    def kind(self) -> TestKind:
+        return "stdio" if self.stdio is not None else "call" if self.call is not None else "check"
+
+    @property
+    def count(self) -> int:
+        if self.stdio is not None:
+            return len(self.stdio)
+        if self.call is not None:
+            return len(self.call.cases)
+        return 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A coding problem with executable tests."""
+
+    id: str
+    question: str
+    tests: Tests
+    source: str = ""
+    starter_code: str | None = None
+    difficulty: str | None = None
+    time_limit_s: float | None = None  # per test, before machine calibration
+
+
+# ---------------------------------------------------------------- trajectories and verdicts
+@dataclass(frozen=True)
+class Trajectory:
+    """One teacher response to one problem, with everything needed to reproduce the request."""
+
+    id: str  # solution id: stable hash of (problem, teacher, sample index)
+    problem: Problem
+    teacher: str  # teacher name from the recipe (or the replay source)
+    teacher_model: str  # model id / path / dataset that produced the text
+    sample_index: int
+    seed: int
+    prompt: str
+    response: str
+    code: str | None  # extracted from the response's last fenced code block
+    completion_tokens: int  # in the teacher's tokenizer; -1 when unknown (replay)
+    finish_reason: str  # stop | length | replay
+    latency_s: float  # volatile: excluded from the content hash
+    sampling_json: str = "{}"
+
+
+@dataclass(frozen=True)
+class TestResult:
+    index: int
+    status: Status
+    time_s: float  # volatile
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    problem_id: str
+    solution_id: str
+    passed: bool
+    status: Status
+    pass_rate: float
+    tests: list[TestResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerifiedTrajectory:
+    trajectory: Trajectory
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """A row of a published dataset version (flat, so Hub viewers and polars read it directly)."""
+
+    id: str
+    problem_id: str
+    question: str
+    response: str
+    code: str | None
+    source: str
+    teacher: str
+    teacher_model: str
+    sample_index: int
+    seed: int
+    finish_reason: str
+    completion_tokens: int
+    status: Status
+    passed: bool
+    pass_rate: float
+    num_tests: int
+    num_tokens: int  # student-tokenizer length of the response (Z1's token_num_qwen)
+    bucket: Bucket
+
+
+# ---------------------------------------------------------------- Arrow schemas
+STDIO_CASE_TYPE = pa.struct([("input", pa.string()), ("output", pa.string())])
+CALL_TESTS_TYPE = pa.struct(
+    [
+        ("fn_name", pa.string()),
+        ("cases", pa.list_(pa.struct([("args_json", pa.string()), ("expected_json", pa.string())]))),
+    ]
+)
+CHECK_TESTS_TYPE = pa.struct([("code", pa.string()), ("entry_point", pa.string())])
+TESTS_TYPE = pa.struct(
+    [("stdio", pa.list_(STDIO_CASE_TYPE)), ("call", CALL_TESTS_TYPE), ("check", CHECK_TESTS_TYPE)]
+)
+PROBLEM_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("question", pa.string(), nullable=False),
+    pa.field("tests", TESTS_TYPE, nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("starter_code", pa.string()),
+    pa.field("difficulty", pa.string()),
+    pa.field("time_limit_s", pa.float64()),
+]
+PROBLEM_SCHEMA = pa.schema(PROBLEM_FIELDS)
+
+TRAJECTORY_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("problem", pa.struct(PROBLEM_FIELDS), nullable=False),
+        pa.field("teacher", pa.string(), nullable=False),
+        pa.field("teacher_model", pa.string(), nullable=False),
+        pa.field("sample_index", pa.int32(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("response", pa.string(), nullable=False),
+        pa.field("code", pa.string()),
+        pa.field("completion_tokens", pa.int32(), nullable=False),
+        pa.field("finish_reason", pa.string(), nullable=False),
+        pa.field("latency_s", pa.float64(), nullable=False),
+        pa.field("sampling_json", pa.string(), nullable=False),
+    ]
+)
+
+TEST_RESULT_TYPE = pa.struct(
+    [("index", pa.int32()), ("status", pa.string()), ("time_s", pa.float64()), ("detail", pa.string())]
+)
+VERDICT_FIELDS = [
+    pa.field("problem_id", pa.string(), nullable=False),
+    pa.field("solution_id", pa.string(), nullable=False),
+    pa.field("passed", pa.bool_(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("pass_rate", pa.float64(), nullable=False),
+    pa.field("tests", pa.list_(TEST_RESULT_TYPE), nullable=False),
+]
+VERDICT_SCHEMA = pa.schema(VERDICT_FIELDS)
+VERIFIED_SCHEMA = pa.schema(
+    [
+        pa.field("trajectory", pa.struct(list(TRAJECTORY_SCHEMA)), nullable=False),
+        pa.field("verdict", pa.struct(VERDICT_FIELDS), nullable=False),
+    ]
+)
+
+DATASET_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("problem_id", pa.string(), nullable=False),
+        pa.field("question", pa.string(), nullable=False),
+        pa.field("response", pa.string(), nullable=False),
+        pa.field("code", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("teacher", pa.string(), nullable=False),
+        pa.field("teacher_model", pa.string(), nullable=False),
+        pa.field("sample_index", pa.int32(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("finish_reason", pa.string(), nullable=False),
+        pa.field("completion_tokens", pa.int32(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("passed", pa.bool_(), nullable=False),
+        pa.field("pass_rate", pa.float64(), nullable=False),
+        pa.field("num_tests", pa.int32(), nullable=False),
+        pa.field("num_tokens", pa.int32(), nullable=False),
+        pa.field("bucket", pa.string(), nullable=False),
+    ]
+)
+
+#: Rows that leave a stage as dropped keep the record plus why, so nothing is lost silently.
+DROPPED_SCHEMA = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("row_id", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("record_json", pa.string(), nullable=False),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "problem": PROBLEM_SCHEMA,
+    "trajectory": TRAJECTORY_SCHEMA,
+    "verdict": VERDICT_SCHEMA,
+    "verified_trajectory": VERIFIED_SCHEMA,
+    "dataset_row": DATASET_SCHEMA,
+    "dropped": DROPPED_SCHEMA,
+}
+
+#: Columns whose values legitimately change between identical runs (timings). The content
+#: hash leaves them out so that the same recipe on the same inputs gives the same hash.
+VOLATILE_KEYS = frozenset({"latency_s", "time_s"})
+
+
+# ---------------------------------------------------------------- conversion
+def to_dict(record: Any) -> dict[str, Any]:
+    return asdict(record)
+
+
+def problem_from_dict(d: dict[str, Any]) -> Problem:
+    t = d["tests"]
+    tests = Tests(
+        stdio=[StdioCase(**c) for c in t["stdio"]] if t.get("stdio") is not None else None,
+        call=CallTests(t["call"]["fn_name"], [CallCase(**c) for c in t["call"]["cases"]])
+        if t.get("call") is not None
+        else None,
+        check=CheckTests(**t["check"]) if t.get("check") is not None else None,
+    )
+    return Problem(**{**{k: d.get(k) for k in _names(Problem)}, "tests": tests, "source": d.get("source") or ""})
+
+
+def trajectory_from_dict(d: dict[str, Any]) -> Trajectory:
+    return Trajectory(**{**{k: d[k] for k in _names(Trajectory)}, "problem": problem_from_dict(d["problem"])})
+
+
+def verdict_from_dict(d: dict[str, Any]) -> Verdict:
+    tests = [TestResult(**t) for t in d["tests"]]
+    return Verdict(**{**{k: d[k] for k in _names(Verdict)}, "tests": tests})
+
+
+def verified_from_dict(d: dict[str, Any]) -> VerifiedTrajectory:
+    return VerifiedTrajectory(trajectory_from_dict(d["trajectory"]), verdict_from_dict(d["verdict"]))
+
+
+def dataset_row_from_dict(d: dict[str, Any]) -> DatasetRow:
+    return DatasetRow(**{k: d[k] for k in _names(DatasetRow)})
+
+
+def _names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist([r if isinstance(r, dict) else to_dict(r) for r in records], schema=schema)

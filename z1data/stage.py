@@ -1,0 +1,147 @@
+"""The stage protocol: a datatrove pipeline step that maps Parquet shards to Parquet shards.
+
+Every stage reads shard ``i`` of its input directory and writes shard ``i`` of its output
+directory, so the shard is the unit of work, of parallelism (datatrove rank ``r`` of ``W``
+takes shards ``i % W == r``) and of resumption: a shard's ``stats/<i>.json`` is written last,
+after its data files were renamed into place, so a run killed at any point redoes at most
+the shards it was working on and never leaves a half-written or duplicated shard.
+
+A stage's ``process`` yields, for every input row, kept output rows or :class:`Drop` records;
+dropped rows are written with their reason to ``dropped/<i>.parquet`` and counted in the
+shard's stats, from which the manifest's funnel is summed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.pipeline.base import PipelineStep
+
+from z1data.records import DROPPED_SCHEMA
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A row that leaves the stage without output, and why."""
+
+    reason: str
+    row_id: str
+    detail: str
+    record: dict[str, Any]
+
+
+def shard_name(i: int) -> str:
+    return f"{i:05d}"
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_shard(directory: Path, i: int) -> list[dict[str, Any]]:
+    path = directory / "out" / f"{shard_name(i)}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: input shard missing (did the previous stage finish?)")
+    return pq.read_table(path).to_pylist()
+
+
+def shard_done(directory: Path, i: int) -> bool:
+    return (directory / "stats" / f"{shard_name(i)}.json").exists()
+
+
+def shard_stats(directory: Path, num_shards: int) -> dict[str, Any]:
+    """Sum the per-shard stats of a finished stage (re-launch safe: one file per shard)."""
+    total: dict[str, Any] = {"rows_in": 0, "kept": 0, "dropped": Counter()}
+    for i in range(num_shards):
+        s = json.loads((directory / "stats" / f"{shard_name(i)}.json").read_text())
+        total["rows_in"] += s["rows_in"]
+        total["kept"] += s["kept"]
+        total["dropped"].update(s["dropped"])
+    total["dropped"] = dict(sorted(total["dropped"].items()))
+    return total
+
+
+class ShardStage(PipelineStep):
+    """Base class: subclasses set ``name``, ``output_schema`` and implement ``process``."""
+
+    type = "z1data"
+    name = "stage"
+    output_schema: pa.Schema
+
+    def __init__(self, recipe: dict[str, Any], in_dir: str | None, out_dir: str, num_shards: int):
+        super().__init__()
+        self.recipe = recipe  # plain data: the step is pickled into datatrove's worker processes
+        self.in_dir = Path(in_dir) if in_dir else None
+        self.out_dir = Path(out_dir)
+        self.num_shards = num_shards
+
+    # -- to implement
+    def row_key(self, row: dict[str, Any]) -> str:
+        """Rows inside a shard are sorted by this key: order never depends on timing."""
+        return row["id"]
+
+    def setup(self) -> None:
+        """Load what a task needs once (models, tokenizers, sandboxes)."""
+
+    def input_rows(self, i: int) -> list[dict[str, Any]]:
+        assert self.in_dir is not None
+        return read_shard(self.in_dir, i)
+
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        raise NotImplementedError
+
+    # -- engine
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
+        todo = [i for i in range(self.num_shards) if i % world_size == rank and not shard_done(self.out_dir, i)]
+        if todo:
+            self.setup()
+        for i in todo:
+            self.run_shard(i)
+        yield from ()
+
+    def run_shard(self, i: int) -> None:
+        rows = self.input_rows(i)
+        kept: list[dict[str, Any]] = []
+        drops: list[Drop] = []
+        for item in self.process(rows, i):
+            if isinstance(item, Drop):
+                drops.append(item)
+                self.stat_update(f"dropped_{item.reason}")
+            else:
+                kept.append(item)
+                self.stat_update("kept")
+        self.stat_update("rows_in", value=len(rows))
+        write_shard(self.out_dir, i, self.name, self.output_schema, kept, drops, len(rows), self.row_key)
+
+
+def write_shard(out_dir: Path, i: int, stage: str, schema: pa.Schema, kept: list[dict[str, Any]],
+                drops: list[Drop], rows_in: int, key: Callable[[dict[str, Any]], str] = lambda r: r["id"]) -> None:
+    """Write a shard's kept and dropped rows, then its stats (the completion marker), each atomically."""
+    kept = sorted(kept, key=key)
+    dropped = [{"stage": stage, "reason": d.reason, "row_id": d.row_id, "detail": d.detail,
+                "record_json": json.dumps(d.record, sort_keys=True, default=str)}
+               for d in sorted(drops, key=lambda d: (d.row_id, d.reason))]
+    name = shard_name(i)
+    write_parquet_atomic(pa.Table.from_pylist(kept, schema=schema), out_dir / "out" / f"{name}.parquet")
+    write_parquet_atomic(pa.Table.from_pylist(dropped, schema=DROPPED_SCHEMA), out_dir / "dropped" / f"{name}.parquet")
+    reasons = Counter(d.reason for d in drops)
+    stats = {"shard": i, "rows_in": rows_in, "kept": len(kept), "dropped": dict(sorted(reasons.items()))}
+    write_json_atomic(stats, out_dir / "stats" / f"{name}.json")  # last: marks the shard done

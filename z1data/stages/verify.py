@@ -1,0 +1,46 @@
+"""Verify stage: run every trajectory's code against its problem's tests in the sandbox.
+
+Verification *labels* rows (status, pass rate, per-test results); it drops nothing unless the
+recipe sets ``verify.require_pass`` (execution filtering is an ablation choice: OpenCodeReasoning
+found it can lower accuracy). Dropped failures carry ``verify_<status>`` as their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm import tqdm
+
+from z1data.judge import judge_many
+from z1data.recipe import Recipe
+from z1data.records import VERIFIED_SCHEMA, to_dict, trajectory_from_dict
+from z1data.sandbox.base import Limits
+from z1data.sandbox.subprocess import SubprocessSandbox
+from z1data.stage import Drop, ShardStage
+
+
+class VerifyStage(ShardStage):
+    name = "verify"
+    output_schema = VERIFIED_SCHEMA
+
+    def setup(self) -> None:
+        self.cfg = Recipe.model_validate(self.recipe).verify
+        self.sandbox = SubprocessSandbox()
+        self.limits = Limits(time_s=self.cfg.time_limit_s, memory_mb=self.cfg.memory_mb)
+
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        trajs = [trajectory_from_dict(r) for r in rows]
+        items = ((t.problem, t.code, t.id) for t in trajs)
+        verdicts = judge_many(items, self.sandbox, self.limits, workers=self.cfg.workers,
+                              stop_on_first_failure=self.cfg.stop_on_first_failure)
+        for t, v in tqdm(zip(trajs, verdicts, strict=True), total=len(trajs), desc=f"verify shard {shard}",
+                         unit="sol", leave=False):
+            self.stat_update(f"status_{v.status}")
+            if self.cfg.require_pass and not v.passed:
+                yield Drop(f"verify_{v.status}", t.id, f"{t.problem.id}: {v.status}", to_dict(t))
+            else:
+                yield {"trajectory": to_dict(t), "verdict": to_dict(v)}
+
+    def row_key(self, row: dict[str, Any]) -> str:
+        return row["trajectory"]["id"]

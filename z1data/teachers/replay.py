@@ -1,0 +1,78 @@
+"""``replay`` backend: responses that already exist, re-verified and re-bucketed like fresh ones.
+
+This is how a published trajectory set (e.g. Z1-Code-Reasoning-107K, or a JSONL of solutions)
+enters a recipe, and how HumanEval's canonical solutions act as a known-good second teacher.
+Responses are joined to problems by id; a problem with none yields one ``replay_missing`` drop.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from z1data.records import Problem
+from z1data.teachers.base import Generation, Request, Teacher
+
+
+def fence(code: str) -> str:
+    return f"```python\n{code.rstrip()}\n```"
+
+
+class ReplayTeacher(Teacher):
+    backend = "replay"
+
+    @property
+    def model_id(self) -> str:
+        r = self.cfg.replay
+        assert r is not None
+        return r.kind if r.kind == "humaneval_canonical" else f"{r.kind}:{r.path}"
+
+    def load(self) -> None:
+        r = self.cfg.replay
+        assert r is not None
+        self.responses: dict[str, list[str]] = defaultdict(list)
+        if r.kind == "humaneval_canonical":
+            from z1data.stages.source import humaneval_raw
+
+            for tid, p in humaneval_raw().items():
+                self.responses[tid].append(fence(p["prompt"] + p["canonical_solution"]))
+            return
+        for where, row in self._rows():
+            if r.problem_id not in row:
+                raise ValueError(f"{where}: replay row has no '{r.problem_id}' field")
+            if r.code and row.get(r.code) is not None:
+                text = fence(str(row[r.code]))
+            elif r.response and row.get(r.response) is not None:
+                text = str(row[r.response])
+            else:
+                raise ValueError(f"{where}: replay row has neither '{r.response}' nor '{r.code}'")
+            self.responses[str(row[r.problem_id])].append(text)
+
+    def _rows(self) -> Any:
+        from z1data.formats import RowError
+        from z1data.recipe import SourceConfig
+        from z1data.stages.source import jsonl_rows, table_rows
+
+        r = self.cfg.replay
+        assert r is not None and r.path
+        if r.kind == "jsonl":
+            for where, row in jsonl_rows(r.path):
+                if isinstance(row, RowError):
+                    raise ValueError(str(row))
+                yield where, row
+        else:
+            yield from table_rows(SourceConfig(kind=r.kind, path=r.path, split=r.split))
+
+    def expand(self, problem: Problem) -> list[Request]:
+        n = max(1, len(self.responses.get(problem.id, [])))
+        return [Request(problem, (), k, 0) for k in range(n)]
+
+    def generate(self, requests: list[Request]) -> list[Generation]:
+        out = []
+        for r in requests:
+            texts = self.responses.get(r.problem.id, [])
+            if r.sample_index < len(texts):
+                out.append(Generation("", texts[r.sample_index], -1, "replay", 0.0))
+            else:
+                out.append(Generation("", "", -1, "replay", 0.0, error="replay_missing"))
+        return out
