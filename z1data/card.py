@@ -49,9 +49,10 @@ def funnel_table(funnel: list[dict[str, Any]]) -> str:
 
 
 def write_card(out: Path, m: dict[str, Any]) -> None:
+    present = [name for name, pattern in CONFIGS if list(out.glob(pattern))]  # a config needs files
     header = {
-        "configs": [{"config_name": name, "data_files": [{"split": "train", "path": path}],
-                     **({"default": True} if name == "all" else {})} for name, path in CONFIGS],
+        "configs": [{"config_name": name, "data_files": [{"split": "train", "path": pattern}],
+                     **({"default": True} if name == "all" else {})} for name, pattern in CONFIGS if name in present],
         "tags": ["code", "reasoning", "z1data"],
     }
     teachers = "\n".join(f"- `{t['name']}` ({t['backend']}: `{t.get('model') or t.get('replay', {}).get('kind')}`)"
@@ -87,7 +88,8 @@ import polars as pl
 df = pl.scan_parquet("{m['version_dir']}/data/*.parquet")
 ```
 
-Configs: `all`, `short`, `long`, `verified` (rows whose code passed every test).
+Configs: {', '.join(f'`{c}`' for c in present)} (`verified`: rows whose code passed every test; a config
+with no rows is left out).
 The full recipe, stage fingerprints, input fingerprints and package versions are in `manifest.json`.
 
 ```json

@@ -51,6 +51,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | RowErro
                                       raw.decode("utf-8", "replace"))
                 n += 1
                 continue
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a UTF-8 byte order mark is not part of the first row
             if not line.strip():
                 continue
             n += 1
@@ -58,6 +60,9 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | RowErro
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 yield where, RowError(where, "malformed_json", f"{e.msg} at column {e.colno}", line.rstrip("\n"))
+                continue
+            except RecursionError:  # json's C scanner gives up on very deep nesting ([[[[...)
+                yield where, RowError(where, "malformed_json", "JSON nested too deeply", line.rstrip("\n")[:2000])
                 continue
             if not isinstance(obj, dict):
                 yield where, RowError(where, "wrong_type", f"a line must be a JSON object, got {type(obj).__name__}",
@@ -106,8 +111,10 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
         parsed = []
         for i, c in enumerate(cases):
             w = f"{where} ({key}.call.cases[{i}])"
-            if not isinstance(c, dict) or "expected" not in c:
-                raise RowError(w, "missing_field", "a call case needs 'args' and 'expected'")
+            if not isinstance(c, dict):
+                raise RowError(w, "wrong_type", f"field '{key}.call.cases[{i}]' must be an object")
+            if "expected" not in c:  # present but null is fine: null is a valid expected value
+                raise RowError(w, "missing_field", "missing field 'expected' (a call case needs 'args' and 'expected')")
             parsed.append(CallCase.of(_field(c, "args", list, w), c["expected"]))
         if not parsed:
             raise RowError(where, "invalid_tests", f"field '{key}.call.cases' is empty")

@@ -15,6 +15,7 @@ one case, not the rest). Decisions worth knowing:
   hooks and fake prints cannot pass. The nonce never appears in the program text or the solution's
   globals, but a deliberately hostile solution could still dig it out of the harness's frame: this
   guards against accidents and sloppy shortcuts, not attacks (that is the sandbox's job).
+* check: an ``AssertionError`` is ``failed`` (wrong answer); any other exception is ``runtime_error``.
 * call results cross as JSON (never pickle) and are compared here: tuples equal lists, ints equal
   floats (JSON has one number type), but booleans only equal booleans. A result JSON cannot hold
   (a set, an object) fails with a detail. ``fn_name`` is a top-level function, else a method of
@@ -162,7 +163,9 @@ def _run_test(
     res = sandbox.run(HARNESS, json.dumps(request), limits)
     status, detail = _exec_status(res)
     at = res.stdout.rfind(nonce)
-    if status == "passed" and at < 0:
+    if status == "runtime_error" and tests.check is not None and detail.startswith("AssertionError"):
+        status = "failed"  # an assert in check() is a wrong answer, not a crash
+    elif status == "passed" and at < 0:
         status, detail = "runtime_error", "exited without a result (sys.exit / os._exit before the harness finished?)"
     elif status == "passed" and tests.call is not None:
         try:

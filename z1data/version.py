@@ -133,7 +133,8 @@ def write_version(version_dir: Path, rows: list[dict[str, Any]], manifest: dict[
     files = []
     for bucket, verified in GROUPS:
         group = [r for r in rows if r["bucket"] == bucket and r["passed"] == (verified == "verified")]
-        chunks = [group[i:i + rows_per_file] for i in range(0, len(group), rows_per_file)] or [[]]
+        # No empty files: `datasets` cannot read a Parquet file without rows.
+        chunks = [group[i:i + rows_per_file] for i in range(0, len(group), rows_per_file)]
         for j, chunk in enumerate(chunks):
             rel = f"data/{bucket}-{verified}-{j:05d}.parquet"
             write_parquet_atomic(pa.Table.from_pylist(chunk, schema=DATASET_SCHEMA), tmp / rel)

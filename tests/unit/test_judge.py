@@ -124,7 +124,8 @@ def test_call_early_exit_never_passes(code):
 def test_check_pass_and_fail():
     assert run(CHECK_F, "def f(x):\n    return x * 2").passed
     v = run(CHECK_F, "def f(x):\n    return x + 3")
-    assert v.status == "runtime_error" and v.tests[0].detail.startswith("AssertionError")
+    assert v.status == "failed" and v.tests[0].detail.startswith("AssertionError")
+    assert run(CHECK_F, "def f(x):\n    return x / 0").status == "runtime_error"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,57 @@
+# z1data — the commands a user runs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RECIPE ?= recipes/quickstart.yaml
+VERSION ?=
+DATA ?= data
+PYTEST_ARGS ?=
+
+.PHONY: help install dataset inspect test bench lint format schemas clean
+
+help:
+	@echo "make install                      create $(VENV) with the CPU torch wheel and z1data[dev]"
+	@echo "make dataset VERSION=x [RECIPE=…]  build data/<recipe>/<x>/ (default recipe: $(RECIPE))"
+	@echo "make inspect VERSION=x [RECIPE=…]  funnel, buckets and length stats of a version"
+	@echo "make test                          the test suite (CPU only, offline)"
+	@echo "make bench                         benchmarks (ratios against a baseline run alongside)"
+	@echo "make lint                          ruff check + format check"
+
+# torch first, pinned to the CPU wheel, so nothing later pulls a CUDA build.
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip check
+
+dataset:
+	@test -n "$(VERSION)" || { echo "usage: make dataset VERSION=x [RECIPE=recipes/….yaml]"; exit 2; }
+	$(BIN)/z1data build $(RECIPE) --version $(VERSION) --data-dir $(DATA)
+
+inspect:
+	@test -n "$(VERSION)" || { echo "usage: make inspect VERSION=x [RECIPE=recipes/….yaml]"; exit 2; }
+	$(BIN)/z1data inspect $(DATA)/$$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")/$(VERSION)
+
+# pytest exits 5 when a selection collects no tests: say so loudly, and don't fail the run for it.
+test:
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: WARNING pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
+
+bench:
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/bucket.py
+
+lint:
+	$(BIN)/ruff check z1data tests bench
+	$(BIN)/ruff format --check z1data tests bench
+
+format:
+	$(BIN)/ruff check --fix z1data tests bench
+	$(BIN)/ruff format z1data tests bench
+
+schemas:
+	$(BIN)/python -m z1data.schemas_json
+
+clean:
+	rm -rf $(DATA) .pytest_cache .ruff_cache

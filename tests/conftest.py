@@ -1,0 +1,23 @@
+"""Test-wide settings: everything offline, one shared cache for the tiny model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    from z1data.tinymodel import build_tiny
+
+    return build_tiny("qwen2")
