@@ -39,8 +39,7 @@ test:
 	if [ $$rc -eq 5 ]; then echo "make test: WARNING pytest collected no tests (exit 5)"; rc=0; fi; exit $$rc
 
 bench:
-	$(BIN)/python bench/verify.py
-	$(BIN)/python bench/bucket.py
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 lint:
 	$(BIN)/ruff check z1data tests bench

@@ -51,31 +51,40 @@ def funnel_table(funnel: list[dict[str, Any]]) -> str:
 def write_card(out: Path, m: dict[str, Any]) -> None:
     present = [name for name, pattern in CONFIGS if list(out.glob(pattern))]  # a config needs files
     header = {
-        "configs": [{"config_name": name, "data_files": [{"split": "train", "path": pattern}],
-                     **({"default": True} if name == "all" else {})} for name, pattern in CONFIGS if name in present],
+        "configs": [
+            {
+                "config_name": name,
+                "data_files": [{"split": "train", "path": pattern}],
+                **({"default": True} if name == "all" else {}),
+            }
+            for name, pattern in CONFIGS
+            if name in present
+        ],
         "tags": ["code", "reasoning", "z1data"],
     }
-    teachers = "\n".join(f"- `{t['name']}` ({t['backend']}: `{t.get('model') or t.get('replay', {}).get('kind')}`)"
-                         for t in m["recipe"]["generate"]["teachers"])
-    body = f"""# {m['recipe_name']} / {m['version']}
+    teachers = "\n".join(
+        f"- `{t['name']}` ({t['backend']}: `{t.get('model') or t.get('replay', {}).get('kind')}`)"
+        for t in m["recipe"]["generate"]["teachers"]
+    )
+    body = f"""# {m["recipe_name"]} / {m["version"]}
 
-Code-reasoning trajectories built by z1data from recipe `{m['recipe_name']}`
-(recipe hash `{m['recipe_hash'][:16]}`). Content hash: `{m['content_hash']}`.
+Code-reasoning trajectories built by z1data from recipe `{m["recipe_name"]}`
+(recipe hash `{m["recipe_hash"][:16]}`). Content hash: `{m["content_hash"]}`.
 
-{m['recipe'].get('description') or ''}
+{m["recipe"].get("description") or ""}
 
 ## Rows
 
-{m['rows']} rows: {m['buckets']['short']} short, {m['buckets']['long']} long
-(short = at most {m['recipe']['bucket']['short_max_tokens']} tokens of `{m['recipe']['bucket']['tokenizer']}`);
-{m['verified']} pass all their tests.
+{m["rows"]} rows: {m["buckets"]["short"]} short, {m["buckets"]["long"]} long
+(short = at most {m["recipe"]["bucket"]["short_max_tokens"]} tokens of `{m["recipe"]["bucket"]["tokenizer"]}`);
+{m["verified"]} pass all their tests.
 
 Teachers:
 {teachers}
 
 ## Funnel
 
-{funnel_table(m['funnel'])}
+{funnel_table(m["funnel"])}
 
 ![length histogram](length_histogram.png)
 
@@ -83,17 +92,17 @@ Teachers:
 
 ```python
 from datasets import load_dataset
-ds = load_dataset("parquet", data_dir="{m['version_dir']}/data", split="train")
+ds = load_dataset("parquet", data_dir="{m["version_dir"]}/data", split="train")
 import polars as pl
-df = pl.scan_parquet("{m['version_dir']}/data/*.parquet")
+df = pl.scan_parquet("{m["version_dir"]}/data/*.parquet")
 ```
 
-Configs: {', '.join(f'`{c}`' for c in present)} (`verified`: rows whose code passed every test; a config
+Configs: {", ".join(f"`{c}`" for c in present)} (`verified`: rows whose code passed every test; a config
 with no rows is left out).
 The full recipe, stage fingerprints, input fingerprints and package versions are in `manifest.json`.
 
 ```json
-{json.dumps(m['recipe'], indent=2)}
+{json.dumps(m["recipe"], indent=2)}
 ```
 """
     (out / "README.md").write_text("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n" + body)

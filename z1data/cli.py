@@ -21,7 +21,9 @@ def cmd_build(a: argparse.Namespace) -> int:
     recipe = load_recipe(a.recipe, a.set)
     result = build(recipe, a.version, Path(a.data_dir), force=a.force)
     state = "up to date" if result.reused else "built"
-    console.print(f"[bold green]{state}[/] {result.version_dir}  rows={result.rows}  content_hash={result.content_hash}")
+    console.print(
+        f"[bold green]{state}[/] {result.version_dir}  rows={result.rows}  content_hash={result.content_hash}"
+    )
     return 0
 
 
@@ -37,8 +39,13 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for col in ("stage", "in", "kept", "dropped", "reasons"):
         t.add_column(col, justify="right" if col in ("in", "kept", "dropped") else "left")
     for e in m["funnel"]:
-        t.add_row(e["stage"], str(e["in"]), str(e["kept"]), str(sum(e["dropped"].values())),
-                  ", ".join(f"{k}={v}" for k, v in e["dropped"].items()))
+        t.add_row(
+            e["stage"],
+            str(e["in"]),
+            str(e["kept"]),
+            str(sum(e["dropped"].values())),
+            ", ".join(f"{k}={v}" for k, v in e["dropped"].items()),
+        )
     console.print(t)
     problems = check_funnel(m["funnel"])
     console.print("[green]funnel adds up[/]" if not problems else f"[red]funnel does not add up:[/] {problems}")
@@ -52,8 +59,16 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         if d.height == 0:
             s.add_row(bucket, "0", "0", *["-"] * 5)
             continue
-        s.add_row(bucket, str(d.height), str(int(d["passed"].sum())), str(n.min()), f"{n.median():.0f}",
-                  f"{n.mean():.1f}", f"{n.quantile(0.9):.0f}", str(n.max()))
+        s.add_row(
+            bucket,
+            str(d.height),
+            str(int(d["passed"].sum())),
+            str(n.min()),
+            f"{n.median():.0f}",
+            f"{n.mean():.1f}",
+            f"{n.quantile(0.9):.0f}",
+            str(n.max()),
+        )
     console.print(s)
     by = df.group_by("teacher").agg(pl.len().alias("rows"), pl.col("passed").sum().alias("verified")).sort("teacher")
     tt = Table(title="teachers")
@@ -104,12 +119,15 @@ def cmd_verify(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
-        verdicts = judge_many(items, SubprocessSandbox(), limits, workers=a.workers,
-                              stop_on_first_failure=a.stop_on_first_failure)
+        verdicts = judge_many(
+            items, SubprocessSandbox(), limits, workers=a.workers, stop_on_first_failure=a.stop_on_first_failure
+        )
         for v in tqdm(verdicts, total=len(solutions), desc="verify", unit="sol"):
             counts[v.status] += 1
             f.write(json.dumps(verdict_to_native(v)) + "\n")
-    console.print(f"{counts['passed']}/{len(solutions)} passed  " + "  ".join(f"{k}={n}" for k, n in sorted(counts.items())))
+    console.print(
+        f"{counts['passed']}/{len(solutions)} passed  " + "  ".join(f"{k}={n}" for k, n in sorted(counts.items()))
+    )
     return 0
 
 
@@ -124,7 +142,10 @@ def cmd_humaneval(a: argparse.Namespace) -> int:
     with (out / "problems.jsonl").open("w") as f:
         for _, p in humaneval_problems():
             f.write(json.dumps(problem_to_native(p)) + "\n")
-    for name, body in (("canonical", lambda p: p["prompt"] + p["canonical_solution"]), ("prompts", lambda p: p["prompt"])):
+    for name, body in (
+        ("canonical", lambda p: p["prompt"] + p["canonical_solution"]),
+        ("prompts", lambda p: p["prompt"]),
+    ):
         with (out / f"solutions-{name}.jsonl").open("w") as f:
             for tid, p in raw.items():
                 f.write(json.dumps({"problem_id": tid, "solution_id": f"{tid}/{name}", "code": body(p)}) + "\n")
@@ -139,8 +160,13 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build a dataset version from a recipe (resumable; a no-op when up to date)")
     b.add_argument("recipe", help="recipe YAML; its path names the experiment (recipes/x.yaml -> data/x/)")
     b.add_argument("--version", required=True, help="version name, e.g. v1 or demo")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value, e.g. --set bucket.short_max_tokens=512 (repeatable)")
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set bucket.short_max_tokens=512 (repeatable)",
+    )
     b.add_argument("--data-dir", default="data", help="root of dataset versions and stage caches (default: data)")
     b.add_argument("--force", action="store_true", help="overwrite an existing VERSION that holds a different build")
     b.set_defaults(fn=cmd_build)

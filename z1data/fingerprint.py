@@ -59,12 +59,14 @@ def model_fingerprint(name: str, revision: str | None = None) -> dict[str, Any]:
     from z1data.tinymodel import TINY_PREFIX, tiny_config
 
     if name.startswith(TINY_PREFIX):
-        return {"tiny": name, "config": digest(tiny_config(name[len(TINY_PREFIX):]))}
+        return {"tiny": name, "config": digest(tiny_config(name[len(TINY_PREFIX) :]))}
     p = Path(name)
     if p.is_dir():
-        return {"path": str(p.resolve()),
-                "files": {f.name: f.stat().st_size for f in sorted(p.iterdir()) if f.is_file()},
-                "config": file_sha256(p / "config.json") if (p / "config.json").exists() else None}
+        return {
+            "path": str(p.resolve()),
+            "files": {f.name: f.stat().st_size for f in sorted(p.iterdir()) if f.is_file()},
+            "config": file_sha256(p / "config.json") if (p / "config.json").exists() else None,
+        }
     return {"hub": name, "revision": revision}
 
 
@@ -80,13 +82,21 @@ def teacher_params(t: TeacherConfig) -> dict[str, Any]:
 def stage_params(recipe: Recipe) -> dict[str, dict[str, Any]]:
     """The semantic parameters of each stage (what its fingerprint covers besides its input)."""
     return {
-        "source": {"sources": [s.model_dump(mode="json") for s in recipe.sources], "shards": recipe.shards,
-                   "inputs": [source_inputs(s) for s in recipe.sources]},
-        "generate": {"seed": recipe.seed, "prompt": recipe.generate.prompt.model_dump(mode="json"),
-                     "teachers": [teacher_params(t) for t in recipe.generate.teachers]},
+        "source": {
+            "sources": [s.model_dump(mode="json") for s in recipe.sources],
+            "shards": recipe.shards,
+            "inputs": [source_inputs(s) for s in recipe.sources],
+        },
+        "generate": {
+            "seed": recipe.seed,
+            "prompt": recipe.generate.prompt.model_dump(mode="json"),
+            "teachers": [teacher_params(t) for t in recipe.generate.teachers],
+        },
         "verify": recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "subprocess"},
-        "bucket": {"tokenizer": model_fingerprint(recipe.bucket.tokenizer),
-                   "short_max_tokens": recipe.bucket.short_max_tokens},
+        "bucket": {
+            "tokenizer": model_fingerprint(recipe.bucket.tokenizer),
+            "short_max_tokens": recipe.bucket.short_max_tokens,
+        },
     }
 
 

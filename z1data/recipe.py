@@ -164,11 +164,11 @@ class Recipe(_Strict):
 # ---------------------------------------------------------------- loading
 def recipe_name(path: Path) -> str:
     """``recipes/ablations/x.yaml`` -> ``ablations/x``; a file elsewhere -> its stem."""
-    parts = path.resolve().with_suffix("").parts
-    if "recipes" in parts:
-        i = len(parts) - 1 - parts[::-1].index("recipes")
-        if i < len(parts) - 1:
-            return "/".join(parts[i + 1 :])
+    resolved = path.resolve()
+    dirs = resolved.parent.parts  # only directories count: ``recipes/sub/recipes.yaml`` is ``sub/recipes``
+    if "recipes" in dirs:
+        i = len(dirs) - 1 - dirs[::-1].index("recipes")
+        return "/".join((*dirs[i + 1 :], resolved.with_suffix("").name))
     return path.stem
 
 
@@ -205,7 +205,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     for o in overrides or []:
         try:
             apply_override(data, o)
-        except (IndexError, ValueError, TypeError) as e:
+        except (IndexError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
             raise RecipeError(f"{path}: cannot apply --set {o}: {e}") from e
     if "name" in data:
         raise RecipeError(f"{path}: key 'name' is not allowed: the recipe path names the experiment")

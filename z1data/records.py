@@ -70,6 +70,8 @@ class CheckTests:
 class Tests:
     """Exactly one of the three kinds is set."""
 
+    __test__ = False  # not a pytest class
+
     stdio: list[StdioCase] | None = None
     call: CallTests | None = None
     check: CheckTests | None = None
@@ -127,6 +129,8 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False  # not a pytest class
+
     index: int
     status: Status
     time_s: float  # volatile
@@ -182,9 +186,7 @@ CALL_TESTS_TYPE = pa.struct(
     ]
 )
 CHECK_TESTS_TYPE = pa.struct([("code", pa.string()), ("entry_point", pa.string())])
-TESTS_TYPE = pa.struct(
-    [("stdio", pa.list_(STDIO_CASE_TYPE)), ("call", CALL_TESTS_TYPE), ("check", CHECK_TESTS_TYPE)]
-)
+TESTS_TYPE = pa.struct([("stdio", pa.list_(STDIO_CASE_TYPE)), ("call", CALL_TESTS_TYPE), ("check", CHECK_TESTS_TYPE)])
 PROBLEM_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
     pa.field("question", pa.string(), nullable=False),

@@ -23,7 +23,10 @@ from z1data.stages.verify import VerifyStage
 from z1data.version import BuildResult, build_key, check_funnel, existing_build, funnel, read_rows, write_version
 
 STAGES: dict[str, type[ShardStage]] = {
-    "source": SourceStage, "generate": GenerateStage, "verify": VerifyStage, "bucket": BucketStage,
+    "source": SourceStage,
+    "generate": GenerateStage,
+    "verify": VerifyStage,
+    "bucket": BucketStage,
 }
 
 
@@ -46,13 +49,20 @@ def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[
     from z1data.stage import write_json_atomic
 
     run.dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic({"stage": run.name, "fingerprint": run.fingerprint, "params": run.params},
-                      run.dir / "fingerprint.json")
-    step = STAGES[run.name](recipe.as_dict() | {"name": recipe.name}, str(upstream.dir) if upstream else None,
-                            str(run.dir), recipe.shards)
+    write_json_atomic(
+        {"stage": run.name, "fingerprint": run.fingerprint, "params": run.params}, run.dir / "fingerprint.json"
+    )
+    step = STAGES[run.name](
+        recipe.as_dict() | {"name": recipe.name}, str(upstream.dir) if upstream else None, str(run.dir), recipe.shards
+    )
     tasks = 1 if run.name == "source" else min(recipe.executor.tasks, recipe.shards)
-    executor = LocalPipelineExecutor(pipeline=[step], tasks=tasks, workers=min(recipe.executor.workers, tasks),
-                                     logging_dir=str(run.dir / "datatrove"), skip_completed=True)
+    executor = LocalPipelineExecutor(
+        pipeline=[step],
+        tasks=tasks,
+        workers=min(recipe.executor.workers, tasks),
+        logging_dir=str(run.dir / "datatrove"),
+        skip_completed=True,
+    )
     executor.run()
     return shard_stats(run.dir, recipe.shards)
 
@@ -68,7 +78,6 @@ def build_stages(recipe: Recipe, data_dir: Path) -> list[tuple[StageRun, dict[st
         results.append((run, stats))
         upstream = run
     return results
-
 
 
 def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bool = False) -> BuildResult:
@@ -94,8 +103,9 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         "build_key": key,
         "recipe": recipe.as_dict(),
         "recipe_hash": recipe.hash(),
-        "stages": [{"stage": r.name, "fingerprint": r.fingerprint, "dir": str(r.dir), "params": r.params}
-                   for r, _ in results],
+        "stages": [
+            {"stage": r.name, "fingerprint": r.fingerprint, "dir": str(r.dir), "params": r.params} for r, _ in results
+        ],
         "funnel": entries,
     }
     result = write_version(version_dir, rows, manifest)

@@ -132,13 +132,28 @@ class ShardStage(PipelineStep):
         write_shard(self.out_dir, i, self.name, self.output_schema, kept, drops, len(rows), self.row_key)
 
 
-def write_shard(out_dir: Path, i: int, stage: str, schema: pa.Schema, kept: list[dict[str, Any]],
-                drops: list[Drop], rows_in: int, key: Callable[[dict[str, Any]], str] = lambda r: r["id"]) -> None:
+def write_shard(
+    out_dir: Path,
+    i: int,
+    stage: str,
+    schema: pa.Schema,
+    kept: list[dict[str, Any]],
+    drops: list[Drop],
+    rows_in: int,
+    key: Callable[[dict[str, Any]], str] = lambda r: r["id"],
+) -> None:
     """Write a shard's kept and dropped rows, then its stats (the completion marker), each atomically."""
     kept = sorted(kept, key=key)
-    dropped = [{"stage": stage, "reason": d.reason, "row_id": d.row_id, "detail": d.detail,
-                "record_json": json.dumps(d.record, sort_keys=True, default=str)}
-               for d in sorted(drops, key=lambda d: (d.row_id, d.reason))]
+    dropped = [
+        {
+            "stage": stage,
+            "reason": d.reason,
+            "row_id": d.row_id,
+            "detail": d.detail,
+            "record_json": json.dumps(d.record, sort_keys=True, default=str),
+        }
+        for d in sorted(drops, key=lambda d: (d.row_id, d.reason))
+    ]
     name = shard_name(i)
     write_parquet_atomic(pa.Table.from_pylist(kept, schema=schema), out_dir / "out" / f"{name}.parquet")
     write_parquet_atomic(pa.Table.from_pylist(dropped, schema=DROPPED_SCHEMA), out_dir / "dropped" / f"{name}.parquet")

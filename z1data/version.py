@@ -10,6 +10,7 @@ a different build refuses unless ``force``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -67,7 +68,8 @@ def existing_build(version_dir: Path, key: str, force: bool) -> BuildResult | No
     if not force:
         raise VersionExistsError(
             f"{version_dir} already holds a different build (content hash {m.get('content_hash', '?')[:16]}, "
-            "recipe or inputs differ). Choose a new VERSION or pass --force to overwrite it.")
+            "recipe or inputs differ). Choose a new VERSION or pass --force to overwrite it."
+        )
     return None
 
 
@@ -90,8 +92,13 @@ def git_commit() -> str | None:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if sha.returncode != 0:
@@ -100,10 +107,19 @@ def git_commit() -> str | None:
 
 
 def funnel(stages: list[tuple[Any, dict[str, Any]]], rows_written: int) -> list[dict[str, Any]]:
-    out = [{"stage": run.name, "fingerprint": run.fingerprint, "in": s["rows_in"], "kept": s["kept"],
-            "dropped": s["dropped"]} for run, s in stages]
-    out.append({"stage": "version", "fingerprint": None, "in": stages[-1][1]["kept"], "kept": rows_written,
-                "dropped": {}})
+    out = [
+        {
+            "stage": run.name,
+            "fingerprint": run.fingerprint,
+            "in": s["rows_in"],
+            "kept": s["kept"],
+            "dropped": s["dropped"],
+        }
+        for run, s in stages
+    ]
+    out.append(
+        {"stage": "version", "fingerprint": None, "in": stages[-1][1]["kept"], "kept": rows_written, "dropped": {}}
+    )
     return out
 
 
@@ -113,7 +129,7 @@ def check_funnel(entries: list[dict[str, Any]]) -> list[str]:
     ``generate`` fans out (samples x teachers), so its in-count is problems, not requests.
     """
     problems = []
-    for prev, cur in zip(entries, entries[1:], strict=False):
+    for prev, cur in itertools.pairwise(entries):
         if cur["in"] != prev["kept"]:
             problems.append(f"{cur['stage']}: in {cur['in']} != {prev['stage']} kept {prev['kept']}")
     for e in entries:
@@ -122,8 +138,9 @@ def check_funnel(entries: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def write_version(version_dir: Path, rows: list[dict[str, Any]], manifest: dict[str, Any],
-                  rows_per_file: int = 100_000) -> BuildResult:
+def write_version(
+    version_dir: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], rows_per_file: int = 100_000
+) -> BuildResult:
     """Write shards by (bucket, verified) group, the manifest, the card and the plots; atomically."""
     from z1data.card import write_card, write_plots
 
@@ -134,7 +151,7 @@ def write_version(version_dir: Path, rows: list[dict[str, Any]], manifest: dict[
     for bucket, verified in GROUPS:
         group = [r for r in rows if r["bucket"] == bucket and r["passed"] == (verified == "verified")]
         # No empty files: `datasets` cannot read a Parquet file without rows.
-        chunks = [group[i:i + rows_per_file] for i in range(0, len(group), rows_per_file)]
+        chunks = [group[i : i + rows_per_file] for i in range(0, len(group), rows_per_file)]
         for j, chunk in enumerate(chunks):
             rel = f"data/{bucket}-{verified}-{j:05d}.parquet"
             write_parquet_atomic(pa.Table.from_pylist(chunk, schema=DATASET_SCHEMA), tmp / rel)

@@ -82,18 +82,28 @@ def test_build_adds_up_loads_and_is_reproducible(tmp_path: Path) -> None:
 
 def _cli(data_dir: Path, version: str, *overrides: str) -> list[str]:
     sets = [x for o in overrides for x in ("--set", o)]
-    return [sys.executable, "-m", "z1data.cli", "build", str(QUICKSTART), "--version", version,
-            "--data-dir", str(data_dir), *sets]
+    return [
+        sys.executable,
+        "-m",
+        "z1data.cli",
+        "build",
+        str(QUICKSTART),
+        "--version",
+        version,
+        "--data-dir",
+        str(data_dir),
+        *sets,
+    ]
 
 
 def test_sigkill_mid_stage_then_resume_gives_same_hash(tmp_path: Path) -> None:
-    overrides = ["sources.0.limit=48", "shards=8", "executor.tasks=1",
-                 "generate.teachers.0.sampling.max_new_tokens=48"]
+    overrides = ["sources.0.limit=48", "shards=8", "executor.tasks=1", "generate.teachers.0.sampling.max_new_tokens=48"]
     data = tmp_path / "killed"
     recipe = load_recipe(QUICKSTART, overrides)
     gen_dir = {r.name: r.dir for r in plan(recipe, data)}["generate"]
-    proc = subprocess.Popen(_cli(data, "k", *overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _cli(data, "k", *overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         done = list((gen_dir / "stats").glob("*.json")) if (gen_dir / "stats").exists() else []

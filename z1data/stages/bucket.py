@@ -24,7 +24,7 @@ def load_tokenizer(name: str) -> Any:
 def count_tokens(tokenizer: Any, texts: list[str], batch_size: int = 256) -> list[int]:
     counts: list[int] = []
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start:start + batch_size], add_special_tokens=False)["input_ids"]
+        enc = tokenizer(texts[start : start + batch_size], add_special_tokens=False)["input_ids"]
         counts += [len(ids) for ids in enc]
     return counts
 
@@ -45,9 +45,22 @@ class BucketStage(ShardStage):
             bucket = "short" if n <= self.cfg.short_max_tokens else "long"
             self.stat_update(f"bucket_{bucket}")
             yield {
-                "id": t.id, "problem_id": t.problem.id, "question": t.problem.question, "response": t.response,
-                "code": t.code, "source": t.problem.source, "teacher": t.teacher, "teacher_model": t.teacher_model,
-                "sample_index": t.sample_index, "seed": t.seed, "finish_reason": t.finish_reason,
-                "completion_tokens": t.completion_tokens, "status": v.status, "passed": v.passed,
-                "pass_rate": v.pass_rate, "num_tests": t.problem.tests.count, "num_tokens": n, "bucket": bucket,
+                "id": t.id,
+                "problem_id": t.problem.id,
+                "question": t.problem.question,
+                "response": t.response,
+                "code": t.code,
+                "source": t.problem.source,
+                "teacher": t.teacher,
+                "teacher_model": t.teacher_model,
+                "sample_index": t.sample_index,
+                "seed": t.seed,
+                "finish_reason": t.finish_reason,
+                "completion_tokens": t.completion_tokens,
+                "status": v.status,
+                "passed": v.passed,
+                "pass_rate": v.pass_rate,
+                "num_tests": t.problem.tests.count,
+                "num_tokens": n,
+                "bucket": bucket,
             }

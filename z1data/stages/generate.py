@@ -31,8 +31,9 @@ class GenerateStage(ShardStage):
 
     def setup(self) -> None:
         recipe = Recipe.model_validate(self.recipe)
-        self.teachers: list[Teacher] = [make_teacher(t, recipe.generate.prompt, recipe.seed)
-                                        for t in recipe.generate.teachers]
+        self.teachers: list[Teacher] = [
+            make_teacher(t, recipe.generate.prompt, recipe.seed) for t in recipe.generate.teachers
+        ]
         for t in self.teachers:
             t.load()
 
@@ -43,7 +44,7 @@ class GenerateStage(ShardStage):
             step = getattr(teacher.cfg, "batch_size", 8)
             bar = tqdm(total=len(requests), desc=f"generate[{teacher.name}] shard {shard}", unit="req", leave=False)
             for start in range(0, len(requests), step):
-                batch = requests[start:start + step]
+                batch = requests[start : start + step]
                 for req, gen in zip(batch, teacher.generate(batch), strict=True):
                     yield self.row(teacher, req, gen)
                 bar.update(len(batch))
@@ -52,8 +53,12 @@ class GenerateStage(ShardStage):
     def row(self, teacher: Teacher, req: Request, gen: Generation) -> dict[str, Any] | Drop:
         tid = trajectory_id(req.problem.id, teacher.name, req.sample_index)
         if gen.error:
-            return Drop(gen.error, tid, f"{teacher.name} on {req.problem.id} #{req.sample_index}",
-                        {"problem_id": req.problem.id, "teacher": teacher.name, "sample_index": req.sample_index})
+            return Drop(
+                gen.error,
+                tid,
+                f"{teacher.name} on {req.problem.id} #{req.sample_index}",
+                {"problem_id": req.problem.id, "teacher": teacher.name, "sample_index": req.sample_index},
+            )
         return {
             "id": tid,
             "problem": to_dict(req.problem),

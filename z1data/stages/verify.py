@@ -32,10 +32,16 @@ class VerifyStage(ShardStage):
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
         trajs = [trajectory_from_dict(r) for r in rows]
         items = ((t.problem, t.code, t.id) for t in trajs)
-        verdicts = judge_many(items, self.sandbox, self.limits, workers=self.cfg.workers,
-                              stop_on_first_failure=self.cfg.stop_on_first_failure)
-        for t, v in tqdm(zip(trajs, verdicts, strict=True), total=len(trajs), desc=f"verify shard {shard}",
-                         unit="sol", leave=False):
+        verdicts = judge_many(
+            items,
+            self.sandbox,
+            self.limits,
+            workers=self.cfg.workers,
+            stop_on_first_failure=self.cfg.stop_on_first_failure,
+        )
+        for t, v in tqdm(
+            zip(trajs, verdicts, strict=True), total=len(trajs), desc=f"verify shard {shard}", unit="sol", leave=False
+        ):
             self.stat_update(f"status_{v.status}")
             if self.cfg.require_pass and not v.passed:
                 yield Drop(f"verify_{v.status}", t.id, f"{t.problem.id}: {v.status}", to_dict(t))
