@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -16,27 +17,73 @@ CONFIGS = [
 ]
 
 
-def write_plots(out: Path, rows: list[dict[str, Any]]) -> None:
-    """``length_histogram.png``: student-token lengths per bucket, with the short/long threshold."""
+PLOTS = {
+    "length_histogram.png": "Trajectory length by bucket",
+    "funnel.png": "Rows kept and dropped per stage",
+    "pass_rate_by_length.png": "Pass rate by trajectory length",
+}
+
+
+def write_plots(out: Path, summary: list[tuple[int, str, bool]], manifest: dict[str, Any]) -> None:
+    """The version's PNGs: length histogram per bucket, funnel, pass rate by length."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    lengths = {b: [r["num_tokens"] for r in rows if r["bucket"] == b] for b in ("short", "long")}
+    out.mkdir(parents=True, exist_ok=True)
+    lengths = {b: [n for n, bucket, _ in summary if bucket == b] for b in ("short", "long")}
     top = max([1, *lengths["short"], *lengths["long"]])
     bins = [top * k / 40 for k in range(41)]
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for b, color in (("short", "tab:blue"), ("long", "tab:orange")):
         if lengths[b]:
             ax.hist(lengths[b], bins=bins, color=color, alpha=0.8, label=f"{b} ({len(lengths[b])})")
-    ax.set_xlabel("response length (student tokens)")
-    ax.set_ylabel("rows")
-    ax.set_title("Trajectory length by bucket")
+    ax.axvline(manifest["recipe"]["bucket"]["short_max_tokens"], color="gray", ls="--", lw=1, label="threshold")
+    ax.set(xlabel="response length (student tokens)", ylabel="rows", title=PLOTS["length_histogram.png"])
     ax.legend()
+    _save(fig, out / "length_histogram.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    stages = manifest["funnel"]
+    names = [e["stage"] for e in stages]
+    kept = [e["kept"] for e in stages]
+    dropped = [sum(e["dropped"].values()) for e in stages]
+    ax.bar(names, kept, color="tab:green", label="kept")
+    ax.bar(names, dropped, bottom=kept, color="tab:red", alpha=0.7, label="dropped")
+    for x, (k, d) in enumerate(zip(kept, dropped, strict=True)):
+        ax.text(x, k + d, f"{k}" + (f" (-{d})" if d else ""), ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel="rows", title=PLOTS["funnel.png"])
+    ax.legend()
+    _save(fig, out / "funnel.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    edges = [top * k / 10 for k in range(11)]
+    xs, ys, ns = [], [], []
+    for lo, hi in itertools.pairwise(edges):
+        inside = [p for n, _, p in summary if lo <= n < hi or (hi == top and n == top)]
+        if inside:
+            xs.append((lo + hi) / 2)
+            ys.append(sum(inside) / len(inside))
+            ns.append(len(inside))
+    ax.plot(xs, ys, marker="o")
+    for x, y, n in zip(xs, ys, ns, strict=True):
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    ax.set(
+        xlabel="response length (student tokens)",
+        ylabel="pass rate (all tests pass)",
+        ylim=(-0.05, 1.05),
+        title=PLOTS["pass_rate_by_length.png"],
+    )
+    _save(fig, out / "pass_rate_by_length.png")
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "length_histogram.png")
+    fig.savefig(path)
     plt.close(fig)
 
 
@@ -87,6 +134,8 @@ Teachers:
 {funnel_table(m["funnel"])}
 
 ![length histogram](length_histogram.png)
+![funnel](funnel.png)
+![pass rate by length](pass_rate_by_length.png)
 
 ## Load
 

@@ -20,7 +20,7 @@ from z1data.stages.bucket import BucketStage
 from z1data.stages.generate import GenerateStage
 from z1data.stages.source import SourceStage
 from z1data.stages.verify import VerifyStage
-from z1data.version import BuildResult, build_key, check_funnel, existing_build, funnel, read_rows, write_version
+from z1data.version import BuildResult, build_key, check_funnel, existing_build, funnel, iter_shards, write_version
 
 STAGES: dict[str, type[ShardStage]] = {
     "source": SourceStage,
@@ -92,8 +92,7 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         return done
     results = build_stages(recipe, data_dir)
     last_run, _ = results[-1]
-    rows = read_rows(last_run.dir, recipe.shards)
-    entries = funnel(results, len(rows))
+    entries = funnel(results, results[-1][1]["kept"])
     if problems := check_funnel(entries):
         raise RuntimeError("funnel does not add up: " + "; ".join(problems))
     manifest = {
@@ -108,6 +107,6 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         ],
         "funnel": entries,
     }
-    result = write_version(version_dir, rows, manifest)
+    result = write_version(version_dir, iter_shards(last_run.dir, recipe.shards), manifest)
     logger.info(f"wrote {version_dir}: {result.rows} rows, content hash {result.content_hash}")
     return result

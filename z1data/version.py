@@ -1,7 +1,8 @@
 """Dataset versions: ``data/<recipe>/<VERSION>/`` with shards, manifest, content hash, card and plots.
 
-The content hash covers the rows only (sorted by id, canonical JSON), so it is the same for the
-same recipe on the same inputs whatever the sharding, task count or Parquet library version.
+The content hash covers the rows only (an order-independent multiset hash of their canonical JSON),
+so it is the same for the same recipe on the same inputs whatever the sharding, task count or Parquet
+library version, and it is computed while streaming the shards.
 A version directory is written to a temporary sibling and renamed into place, so it is either
 complete or absent. Re-building an existing VERSION with the same recipe and inputs is a no-op;
 a different build refuses unless ``force``.
@@ -16,6 +17,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -44,11 +46,30 @@ class BuildResult:
     reused: bool  # True when the existing version was already this build
 
 
+class ContentHash:
+    """An order-independent hash of a multiset of rows, computed in one streaming pass.
+
+    Each row's canonical JSON is hashed; the digests are summed modulo 2**256 (a multiset hash:
+    unlike XOR, a duplicated row does not cancel out). The final hash also covers the row count.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        blob = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        self.total = (self.total + int.from_bytes(hashlib.sha256(blob).digest(), "big")) % (1 << 256)
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(f"{self.count}:{self.total:064x}".encode()).hexdigest()
+
+
 def content_hash(rows: list[dict[str, Any]]) -> str:
-    h = hashlib.sha256()
-    for row in sorted(rows, key=lambda r: r["id"]):
-        h.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode())
-        h.update(b"\n")
+    h = ContentHash()
+    for row in rows:
+        h.add(row)
     return h.hexdigest()
 
 
@@ -73,9 +94,10 @@ def existing_build(version_dir: Path, key: str, force: bool) -> BuildResult | No
     return None
 
 
-def read_rows(stage_dir: Path, num_shards: int) -> list[dict[str, Any]]:
-    tables = [pq.read_table(stage_dir / "out" / f"{i:05d}.parquet") for i in range(num_shards)]
-    return pa.concat_tables(tables).to_pylist() if tables else []
+def iter_shards(stage_dir: Path, num_shards: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a finished stage, one shard at a time (memory bounded by the largest shard)."""
+    for i in range(num_shards):
+        yield pq.read_table(stage_dir / "out" / f"{i:05d}.parquet").to_pylist()
 
 
 def package_versions() -> dict[str, str | None]:
@@ -138,43 +160,48 @@ def check_funnel(entries: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def write_version(
-    version_dir: Path, rows: list[dict[str, Any]], manifest: dict[str, Any], rows_per_file: int = 100_000
-) -> BuildResult:
-    """Write shards by (bucket, verified) group, the manifest, the card and the plots; atomically."""
+def write_version(version_dir: Path, shards: Iterable[list[dict[str, Any]]], manifest: dict[str, Any]) -> BuildResult:
+    """Stream shards into ``data/<bucket>-<verified|unverified>-<shard>.parquet``, then write the
+    manifest, card and plots; the directory appears atomically (written aside, then renamed)."""
     from z1data.card import write_card, write_plots
 
-    rows = sorted(rows, key=lambda r: r["id"])
     tmp = version_dir.with_name(f".{version_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    files = []
-    for bucket, verified in GROUPS:
-        group = [r for r in rows if r["bucket"] == bucket and r["passed"] == (verified == "verified")]
-        # No empty files: `datasets` cannot read a Parquet file without rows.
-        chunks = [group[i : i + rows_per_file] for i in range(0, len(group), rows_per_file)]
-        for j, chunk in enumerate(chunks):
-            rel = f"data/{bucket}-{verified}-{j:05d}.parquet"
-            write_parquet_atomic(pa.Table.from_pylist(chunk, schema=DATASET_SCHEMA), tmp / rel)
-            files.append({"path": rel, "rows": len(chunk)})
-    chash = content_hash(rows)
+    files, seen, digest = [], set(), ContentHash()
+    summary: list[tuple[int, str, bool]] = []  # (num_tokens, bucket, passed) per row, for stats and plots
+    for i, rows in enumerate(shards):
+        for row in rows:
+            if row["id"] in seen:
+                raise RuntimeError(f"duplicate row id {row['id']} in shard {i}: refusing to write a version")
+            seen.add(row["id"])
+            digest.add(row)
+            summary.append((row["num_tokens"], row["bucket"], row["passed"]))
+        for bucket, verified in GROUPS:
+            group = [r for r in rows if r["bucket"] == bucket and r["passed"] == (verified == "verified")]
+            if group:  # no empty files: `datasets` cannot read a Parquet file without rows
+                rel = f"data/{bucket}-{verified}-{i:05d}.parquet"
+                write_parquet_atomic(pa.Table.from_pylist(group, schema=DATASET_SCHEMA), tmp / rel)
+                files.append({"path": rel, "rows": len(group)})
+    if manifest["funnel"][-1]["kept"] != digest.count:
+        raise RuntimeError(f"wrote {digest.count} rows but the funnel expects {manifest['funnel'][-1]['kept']}")
     manifest = manifest | {
-        "content_hash": chash,
-        "rows": len(rows),
-        "buckets": {b: sum(r["bucket"] == b for r in rows) for b in ("short", "long")},
-        "verified": sum(r["passed"] for r in rows),
-        "files": files,
+        "content_hash": digest.hexdigest(),
+        "rows": digest.count,
+        "buckets": {b: sum(s[1] == b for s in summary) for b in ("short", "long")},
+        "verified": sum(s[2] for s in summary),
+        "files": sorted(files, key=lambda f: f["path"]),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "packages": package_versions(),
         "git_commit": git_commit(),
     }
-    write_plots(tmp, rows)
+    write_plots(tmp, summary, manifest)
     write_card(tmp, manifest)
     write_json_atomic(manifest, tmp / "manifest.json")
     if version_dir.exists():
         shutil.rmtree(version_dir)
     version_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, version_dir)
-    return BuildResult(version_dir, chash, len(rows), reused=False)
+    return BuildResult(version_dir, digest.hexdigest(), digest.count, reused=False)
 
 
 def load_manifest(version_dir: Path) -> dict[str, Any]:
