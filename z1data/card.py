@@ -54,7 +54,11 @@ def write_plots(out: Path, summary: list[tuple[int, str, bool]], manifest: dict[
     ax.bar(names, dropped, bottom=kept, color="tab:red", alpha=0.7, label="dropped")
     for x, (k, d) in enumerate(zip(kept, dropped, strict=True)):
         ax.text(x, k + d, f"{k}" + (f" (-{d})" if d else ""), ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="rows", title=PLOTS["funnel.png"])
+    ax.set(
+        ylabel="rows",
+        title=PLOTS["funnel.png"],
+        ylim=(0, max(k + d for k, d in zip(kept, dropped, strict=True)) * 1.15),
+    )
     ax.legend()
     _save(fig, out / "funnel.png")
 
