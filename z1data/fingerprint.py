@@ -2,7 +2,8 @@
 
 Changing a stage's semantic parameters (or code version) changes its fingerprint and every
 fingerprint after it, so exactly that stage and what follows re-run; parameters that only
-change speed (batch size, workers, tasks) are left out, as distilabel does.
+change speed only (workers, tasks) are left out, as distilabel does. The teacher's batch size stays
+in: with bf16 weights, left-padded greedy batches can change the generated tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from typing import Any
 from z1data.recipe import Recipe, ReplaySource, SourceConfig, TeacherConfig
 
 #: Bump a stage's number when its code changes what it writes.
-STAGE_VERSIONS = {"source": 1, "generate": 1, "verify": 1, "bucket": 1}
+STAGE_VERSIONS = {
+    "source": 1,
+    "dedup": 1,
+    "decontaminate": 1,
+    "generate": 1,
+    "verify": 1,
+    "bucket": 1,
+    "filter": 1,
+    "select": 1,
+}
 
 
 def digest(obj: Any) -> str:
@@ -71,7 +81,8 @@ def model_fingerprint(name: str, revision: str | None = None) -> dict[str, Any]:
 
 
 def teacher_params(t: TeacherConfig) -> dict[str, Any]:
-    params = t.model_dump(mode="json", exclude={"batch_size"})
+    # batch_size stays in: in bf16, greedy output can depend on which requests share a padded batch.
+    params = t.model_dump(mode="json")
     if t.backend == "replay" and t.replay is not None:
         params["inputs"] = replay_inputs(t.replay)
     elif t.model:
@@ -80,24 +91,38 @@ def teacher_params(t: TeacherConfig) -> dict[str, Any]:
 
 
 def stage_params(recipe: Recipe) -> dict[str, dict[str, Any]]:
-    """The semantic parameters of each stage (what its fingerprint covers besides its input)."""
-    return {
+    """The semantic parameters of each stage, in pipeline order; optional stages only when configured."""
+    out: dict[str, dict[str, Any]] = {
         "source": {
             "sources": [s.model_dump(mode="json") for s in recipe.sources],
             "shards": recipe.shards,
             "inputs": [source_inputs(s) for s in recipe.sources],
         },
-        "generate": {
-            "seed": recipe.seed,
-            "prompt": recipe.generate.prompt.model_dump(mode="json"),
-            "teachers": [teacher_params(t) for t in recipe.generate.teachers],
-        },
-        "verify": recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "subprocess"},
-        "bucket": {
-            "tokenizer": model_fingerprint(recipe.bucket.tokenizer),
-            "short_max_tokens": recipe.bucket.short_max_tokens,
-        },
     }
+    if recipe.dedup is not None:
+        out["dedup"] = recipe.dedup.model_dump(mode="json")
+    if recipe.decontaminate is not None:
+        out["decontaminate"] = recipe.decontaminate.model_dump(mode="json") | {
+            "inputs": [
+                {"humaneval": True} if b.kind == "humaneval" else _paths_fingerprint(b.path or "")
+                for b in recipe.decontaminate.benchmarks
+            ]
+        }
+    out["generate"] = {
+        "seed": recipe.seed,
+        "prompt": recipe.generate.prompt.model_dump(mode="json"),
+        "teachers": [teacher_params(t) for t in recipe.generate.teachers],
+    }
+    out["verify"] = recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "subprocess"}
+    out["bucket"] = {
+        "tokenizer": model_fingerprint(recipe.bucket.tokenizer),
+        "short_max_tokens": recipe.bucket.short_max_tokens,
+    }
+    if recipe.filters is not None:
+        out["filter"] = recipe.filters.model_dump(mode="json")
+    if recipe.select is not None:
+        out["select"] = recipe.select.model_dump(mode="json") | {"seed": recipe.seed}
+    return out
 
 
 def chain(recipe: Recipe) -> list[tuple[str, str, dict[str, Any]]]:

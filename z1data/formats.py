@@ -47,8 +47,15 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | RowErro
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield where, RowError(where, "invalid_utf8", f"line is not UTF-8 ({e.reason} at byte {e.start})",
-                                      raw.decode("utf-8", "replace"))
+                yield (
+                    where,
+                    RowError(
+                        where,
+                        "invalid_utf8",
+                        f"line is not UTF-8 ({e.reason} at byte {e.start})",
+                        raw.decode("utf-8", "replace"),
+                    ),
+                )
                 n += 1
                 continue
             if lineno == 1:
@@ -65,8 +72,15 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | RowErro
                 yield where, RowError(where, "malformed_json", "JSON nested too deeply", line.rstrip("\n")[:2000])
                 continue
             if not isinstance(obj, dict):
-                yield where, RowError(where, "wrong_type", f"a line must be a JSON object, got {type(obj).__name__}",
-                                      line.rstrip("\n"))
+                yield (
+                    where,
+                    RowError(
+                        where,
+                        "wrong_type",
+                        f"a line must be a JSON object, got {type(obj).__name__}",
+                        line.rstrip("\n"),
+                    ),
+                )
                 continue
             yield where, obj
     if n == 0:
@@ -79,10 +93,15 @@ def _field(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: s
             return None
         raise RowError(where, "missing_field", f"missing field '{key}'", json.dumps(obj)[:2000])
     value = obj[key]
-    if not isinstance(value, typ) or isinstance(value, bool) and bool not in (typ if isinstance(typ, tuple) else (typ,)):
+    if (
+        not isinstance(value, typ)
+        or isinstance(value, bool)
+        and bool not in (typ if isinstance(typ, tuple) else (typ,))
+    ):
         names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-        raise RowError(where, "wrong_type", f"field '{key}' must be {names}, got {type(value).__name__}",
-                       json.dumps(obj)[:2000])
+        raise RowError(
+            where, "wrong_type", f"field '{key}' must be {names}, got {type(value).__name__}", json.dumps(obj)[:2000]
+        )
     return value
 
 
@@ -92,15 +111,21 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
         raise RowError(where, "wrong_type", f"field '{key}' must be an object")
     kinds = [k for k in ("stdio", "call", "check") if t.get(k) is not None]
     if len(kinds) != 1 or set(t) - {"stdio", "call", "check"}:
-        raise RowError(where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check, got {sorted(t)}")
+        raise RowError(
+            where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check, got {sorted(t)}"
+        )
     if kinds == ["stdio"]:
         cases = _field(t, "stdio", list, where)
         out = []
         for i, c in enumerate(cases):
             if not isinstance(c, dict):
                 raise RowError(where, "wrong_type", f"field '{key}.stdio[{i}]' must be an object")
-            out.append(StdioCase(_field(c, "input", str, f"{where} ({key}.stdio[{i}])"),
-                                 _field(c, "output", str, f"{where} ({key}.stdio[{i}])")))
+            out.append(
+                StdioCase(
+                    _field(c, "input", str, f"{where} ({key}.stdio[{i}])"),
+                    _field(c, "output", str, f"{where} ({key}.stdio[{i}])"),
+                )
+            )
         if not out:
             raise RowError(where, "invalid_tests", f"field '{key}.stdio' is empty")
         return Tests(stdio=out)
@@ -120,8 +145,12 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
             raise RowError(where, "invalid_tests", f"field '{key}.call.cases' is empty")
         return Tests(call=CallTests(fn, parsed))
     check = _field(t, "check", dict, where)
-    return Tests(check=CheckTests(_field(check, "code", str, f"{where} ({key}.check)"),
-                                  _field(check, "entry_point", str, f"{where} ({key}.check)")))
+    return Tests(
+        check=CheckTests(
+            _field(check, "code", str, f"{where} ({key}.check)"),
+            _field(check, "entry_point", str, f"{where} ({key}.check)"),
+        )
+    )
 
 
 def problem_from_native(obj: dict[str, Any], where: str, source: str = "") -> Problem:
@@ -166,8 +195,9 @@ def verdict_to_native(v: Verdict) -> dict[str, Any]:
         "passed": v.passed,
         "status": v.status,
         "pass_rate": v.pass_rate,
-        "tests": [{"index": t.index, "status": t.status, "time_s": round(t.time_s, 4), "detail": t.detail}
-                  for t in v.tests],
+        "tests": [
+            {"index": t.index, "status": t.status, "time_s": round(t.time_s, 4), "detail": t.detail} for t in v.tests
+        ],
     }
 
 
@@ -176,8 +206,12 @@ def problem_to_native(p: Problem) -> dict[str, Any]:
     if t.stdio is not None:
         tests: dict[str, Any] = {"stdio": [{"input": c.input, "output": c.output} for c in t.stdio]}
     elif t.call is not None:
-        tests = {"call": {"fn_name": t.call.fn_name,
-                          "cases": [{"args": c.args, "expected": c.expected} for c in t.call.cases]}}
+        tests = {
+            "call": {
+                "fn_name": t.call.fn_name,
+                "cases": [{"args": c.args, "expected": c.expected} for c in t.call.cases],
+            }
+        }
     else:
         assert t.check is not None
         tests = {"check": {"code": t.check.code, "entry_point": t.check.entry_point}}

@@ -93,7 +93,7 @@ class TeacherConfig(_Strict):
     revision: str | None = None
     samples: int = Field(default=1, ge=1)
     sampling: Sampling = Sampling()
-    batch_size: int = Field(default=8, ge=1)  # throughput only: not part of the fingerprint
+    batch_size: int = Field(default=8, ge=1)  # in the fingerprint: bf16 greedy batches can differ by padding
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     replay: ReplaySource | None = None
 
@@ -133,6 +133,76 @@ class BucketConfig(_Strict):
     batch_size: int = Field(default=256, ge=1)
 
 
+# ---------------------------------------------------------------- curation (all optional)
+class NearDedupConfig(_Strict):
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)  # estimated Jaccard of word shingles
+    num_perm: int = Field(default=128, ge=16)
+    shingle: int = Field(default=5, ge=1)  # words per shingle
+
+
+class DedupConfig(_Strict):
+    """Problem dedup: exact (normalised text) then near-duplicate (MinHash LSH)."""
+
+    exact: bool = True
+    near: NearDedupConfig | None = NearDedupConfig()
+
+
+class BenchmarkRef(_Strict):
+    kind: Literal["humaneval", "jsonl", "parquet", "hf"]
+    path: str | None = None
+    split: str = "test"
+    field: str = "question"  # the column with the benchmark's problem text (not used for humaneval)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{self.path}")
+
+
+class DecontaminateConfig(_Strict):
+    benchmarks: list[BenchmarkRef] = Field(min_length=1)
+    ngram: int = Field(default=8, ge=1)  # open-r1 uses 8-grams of words
+
+
+class RepetitionConfig(_Strict):
+    """Flags a response whose word n-grams repeat: 1 - unique/total n-grams above ``max_repeat_fraction``."""
+
+    ngram: int = Field(default=10, ge=2)
+    max_repeat_fraction: float = Field(default=0.3, gt=0.0, lt=1.0)
+
+
+class FiltersConfig(_Strict):
+    """Row filters after bucketing; the first that rejects a row names the drop reason."""
+
+    drop_truncated: bool = False  # finish_reason == length
+    repetition: RepetitionConfig | None = None
+    min_tokens: int | None = Field(default=None, ge=0)  # Z1's minimum was 25
+    max_tokens: int | None = Field(default=None, ge=1)
+    statuses: (
+        list[Literal["passed", "failed", "timeout", "memory", "runtime_error", "syntax_error", "no_code"]] | None
+    ) = None
+    min_pass_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class BudgetConfig(_Strict):
+    """Z1's greedy token-budget selection (data/data_select.py)."""
+
+    tokens: int = Field(ge=1)
+    mode: Literal["length", "sample"]  # longest first / shortest first
+
+
+class SelectConfig(_Strict):
+    per_problem: Literal["all", "shortest", "shortest_passing"] = "all"
+    mix: dict[Literal["short", "long"], float] | None = None  # e.g. {short: 0.7, long: 0.3}
+    budget: BudgetConfig | None = None
+
+    @model_validator(mode="after")
+    def _mix(self) -> SelectConfig:
+        if self.mix is not None and (any(v < 0 for v in self.mix.values()) or sum(self.mix.values()) <= 0):
+            raise ValueError("select.mix needs non-negative shares with a positive sum")
+        return self
+
+
 class ExecutorConfig(_Strict):
     kind: Literal["local"] = "local"  # ray / slurm: see issue 7
     tasks: int = Field(default=1, ge=1)
@@ -148,6 +218,10 @@ class Recipe(_Strict):
     generate: GenerateConfig
     verify: VerifyConfig = VerifyConfig()
     bucket: BucketConfig
+    dedup: DedupConfig | None = None
+    decontaminate: DecontaminateConfig | None = None
+    filters: FiltersConfig | None = None
+    select: SelectConfig | None = None
 
     # Set by load_recipe, not by the YAML.
     name: Annotated[str, Field(exclude=True)] = "recipe"
@@ -192,16 +266,37 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node[last] = value
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    path = Path(path)
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """Read a recipe YAML; ``extends: other.yaml`` (relative to this file) merges this one over the other."""
     if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
+        raise RecipeError(f"{path}: recipe file not found" + (f" (extended by {seen[-1]})" if seen else ""))
+    if path.resolve() in seen:
+        raise RecipeError(f"{path}: 'extends' cycle: {' -> '.join(map(str, (*seen, path.resolve())))}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise RecipeError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(data).__name__}")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise RecipeError(f"{path}: 'extends' must be a path to another recipe")
+    return _deep_merge(_read_with_extends(path.parent / parent, (*seen, path.resolve())), data)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    path = Path(path)
+    data = _read_with_extends(path, ())
     for o in overrides or []:
         try:
             apply_override(data, o)

@@ -15,18 +15,26 @@ from loguru import logger
 
 from z1data.fingerprint import chain
 from z1data.recipe import Recipe
-from z1data.stage import ShardStage, shard_stats
+from z1data.stage import GlobalStage, ShardStage, shard_stats
 from z1data.stages.bucket import BucketStage
+from z1data.stages.decontaminate import DecontaminateStage
+from z1data.stages.dedup import DedupStage
+from z1data.stages.filters import FilterStage
 from z1data.stages.generate import GenerateStage
+from z1data.stages.select import SelectStage
 from z1data.stages.source import SourceStage
 from z1data.stages.verify import VerifyStage
 from z1data.version import BuildResult, build_key, check_funnel, existing_build, funnel, iter_shards, write_version
 
-STAGES: dict[str, type[ShardStage]] = {
+STAGES: dict[str, type[ShardStage]] = {  # pipeline order; optional stages run only when configured
     "source": SourceStage,
+    "dedup": DedupStage,
+    "decontaminate": DecontaminateStage,
     "generate": GenerateStage,
     "verify": VerifyStage,
     "bucket": BucketStage,
+    "filter": FilterStage,
+    "select": SelectStage,
 }
 
 
@@ -55,7 +63,8 @@ def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[
     step = STAGES[run.name](
         recipe.as_dict() | {"name": recipe.name}, str(upstream.dir) if upstream else None, str(run.dir), recipe.shards
     )
-    tasks = 1 if run.name == "source" else min(recipe.executor.tasks, recipe.shards)
+    global_stage = isinstance(step, (SourceStage, GlobalStage))  # these read every shard in one task
+    tasks = 1 if global_stage else min(recipe.executor.tasks, recipe.shards)
     executor = LocalPipelineExecutor(
         pipeline=[step],
         tasks=tasks,

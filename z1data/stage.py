@@ -17,7 +17,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +160,39 @@ def write_shard(
     reasons = Counter(d.reason for d in drops)
     stats = {"shard": i, "rows_in": rows_in, "kept": len(kept), "dropped": dict(sorted(reasons.items()))}
     write_json_atomic(stats, out_dir / "stats" / f"{name}.json")  # last: marks the shard done
+
+
+class GlobalStage(ShardStage):
+    """A stage whose decisions need every row at once (dedup, selection).
+
+    One task reads only the ``summary_columns`` of every shard, ``decide``s which rows to drop,
+    then streams the shards once more to write kept and dropped rows; memory holds the summaries,
+    not the rows.
+    """
+
+    summary_columns: tuple[str, ...] = ("id",)
+
+    def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:
+        """Map row key -> Drop for every row to drop."""
+        raise NotImplementedError
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
+        todo = [i for i in range(self.num_shards) if not shard_done(self.out_dir, i)]
+        if rank != 0 or not todo:
+            yield from ()
+            return
+        assert self.in_dir is not None
+        self.setup()
+        summaries = []
+        for i in range(self.num_shards):
+            path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
+            summaries += pq.read_table(path, columns=list(self.summary_columns)).to_pylist()
+        drops = self.decide(summaries)
+        for i in todo:
+            rows = self.input_rows(i)
+            kept = [r for r in rows if self.row_key(r) not in drops]
+            mine = [replace(drops[self.row_key(r)], record=r) for r in rows if self.row_key(r) in drops]
+            for d in mine:
+                self.stat_update(f"dropped_{d.reason}")
+            write_shard(self.out_dir, i, self.name, self.output_schema, kept, mine, len(rows), self.row_key)
+        yield from ()

@@ -44,7 +44,7 @@ def resolve_model(name: str) -> str:
     """``tiny:qwen2`` -> the local build directory (built on first use); anything else unchanged."""
     if not name.startswith(TINY_PREFIX):
         return name
-    return str(build_tiny(name[len(TINY_PREFIX):]))
+    return str(build_tiny(name[len(TINY_PREFIX) :]))
 
 
 def _corpus() -> list[str]:
@@ -69,17 +69,31 @@ def build_tiny(name: str = "qwen2") -> Path:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=cfg["tokenizer"]["vocab_size"], min_frequency=cfg["tokenizer"]["min_frequency"],
-        special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=cfg["tokenizer"]["vocab_size"],
+        min_frequency=cfg["tokenizer"]["min_frequency"],
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   bos_token=None, unk_token=None, model_max_length=cfg["model"]["max_position_embeddings"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token=None,
+        unk_token=None,
+        model_max_length=cfg["model"]["max_position_embeddings"],
+    )
     fast.chat_template = CHAT_TEMPLATE
 
     torch.manual_seed(cfg["seed"])
-    mcfg = Qwen2Config(vocab_size=len(fast), bos_token_id=None, eos_token_id=fast.eos_token_id,
-                       pad_token_id=fast.pad_token_id, **cfg["model"])
+    mcfg = Qwen2Config(
+        vocab_size=len(fast),
+        bos_token_id=None,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        **cfg["model"],
+    )
     model = Qwen2ForCausalLM(mcfg).eval()
 
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")

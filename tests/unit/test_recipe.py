@@ -35,7 +35,10 @@ def test_quickstart_loads() -> None:
     assert isinstance(r, Recipe)
     assert r.name == "quickstart"
     assert [s.kind for s in r.sources] == ["humaneval"]
-    assert [(t.name, t.backend) for t in r.generate.teachers] == [("tiny-qwen2", "transformers"), ("canonical", "replay")]
+    assert [(t.name, t.backend) for t in r.generate.teachers] == [
+        ("tiny-qwen2", "transformers"),
+        ("canonical", "replay"),
+    ]
     assert r.generate.teachers[1].replay is not None and r.generate.teachers[1].replay.kind == "humaneval_canonical"
     assert r.bucket.short_max_tokens == 160 and r.bucket.tokenizer == "tiny:qwen2"
     assert "name" not in r.as_dict()  # set from the path, never part of the recipe's content
@@ -51,7 +54,10 @@ def test_missing_file_names_path(tmp_path: Path) -> None:
     [
         (lambda d: d.update(seeed=1), "seeed"),
         (lambda d: d["bucket"].update(short_max_tokenz=512), "bucket.short_max_tokenz"),
-        (lambda d: d["generate"]["teachers"][0]["sampling"].update(temprature=0.5), "generate.teachers.0.sampling.temprature"),
+        (
+            lambda d: d["generate"]["teachers"][0]["sampling"].update(temprature=0.5),
+            "generate.teachers.0.sampling.temprature",
+        ),
         (lambda d: d["sources"][0].update(fields={"idd": "task_id"}), "sources.0.fields.idd"),
     ],
 )
@@ -156,7 +162,9 @@ def test_set_creates_missing_blocks() -> None:
     ],
 )
 def test_bad_set_is_a_recipe_error(assignment: str, expect: str) -> None:
-    msg = str(pytest.raises(RecipeError, load_recipe, QUICKSTART, [assignment]).value)
+    with pytest.raises(RecipeError) as ei:
+        load_recipe(QUICKSTART, [assignment])
+    msg = str(ei.value)
     assert str(QUICKSTART) in msg and expect in msg
 
 

@@ -19,12 +19,24 @@ from z1data.stages.source import SourceStage, humaneval_problems, read_source, s
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"
 
-STDIO = {"id": "p-stdio", "question": "Print the sum.", "tests": {"stdio": [{"input": "1 2\n", "output": "3\n"}]},
-         "difficulty": "easy", "time_limit_s": 2}
-CALL = {"id": "p-call", "question": "Write add(a, b).",
-        "tests": {"call": {"fn_name": "add", "cases": [{"args": [1, 2], "expected": 3}, {"args": [0, 0], "expected": 0}]}}}
-CHECK = {"id": 7, "question": "def f(x):\n", "starter_code": "def f(x):\n",
-         "tests": {"check": {"code": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}}}
+STDIO = {
+    "id": "p-stdio",
+    "question": "Print the sum.",
+    "tests": {"stdio": [{"input": "1 2\n", "output": "3\n"}]},
+    "difficulty": "easy",
+    "time_limit_s": 2,
+}
+CALL = {
+    "id": "p-call",
+    "question": "Write add(a, b).",
+    "tests": {"call": {"fn_name": "add", "cases": [{"args": [1, 2], "expected": 3}, {"args": [0, 0], "expected": 0}]}},
+}
+CHECK = {
+    "id": 7,
+    "question": "def f(x):\n",
+    "starter_code": "def f(x):\n",
+    "tests": {"check": {"code": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -155,9 +167,14 @@ def test_stage_quarantines_bad_rows_and_stats_add_up(tmp_path: Path) -> None:
     # Each shard's parquet holds exactly what its stats say.
     for s in st:
         name = f"{s['shard']:05d}"
-        n_out = pq.read_table(out / "out" / f"{name}.parquet").num_rows if (out / "out" / f"{name}.parquet").exists() else 0
-        n_drop = (pq.read_table(out / "dropped" / f"{name}.parquet").num_rows
-                  if (out / "dropped" / f"{name}.parquet").exists() else 0)
+        n_out = (
+            pq.read_table(out / "out" / f"{name}.parquet").num_rows if (out / "out" / f"{name}.parquet").exists() else 0
+        )
+        n_drop = (
+            pq.read_table(out / "dropped" / f"{name}.parquet").num_rows
+            if (out / "dropped" / f"{name}.parquet").exists()
+            else 0
+        )
         assert (n_out, n_drop) == (s["kept"], sum(s["dropped"].values()))
 
 
@@ -236,26 +253,31 @@ HE_COLUMNS = {"fields": {"id": "task_id", "question": "prompt", "check_code": "t
 
 
 def humaneval_like_table() -> pa.Table:
-    return pa.table({
-        "task_id": ["T/0", "T/1", "T/2"],
-        "prompt": ["def f(x):\n", "def g(x):\n", None],
-        "test": ["def check(c):\n    assert c(1) == 2\n", "def check(c):\n    assert c(0) == 0\n", "x"],
-        "entry_point": ["f", "g", "h"],
-    })
+    return pa.table(
+        {
+            "task_id": ["T/0", "T/1", "T/2"],
+            "prompt": ["def f(x):\n", "def g(x):\n", None],
+            "test": ["def check(c):\n    assert c(1) == 2\n", "def check(c):\n    assert c(0) == 0\n", "x"],
+            "entry_point": ["f", "g", "h"],
+        }
+    )
 
 
 def apps_like_table() -> pa.Table:
-    return pa.table({
-        "problem_id": [10, 11, 12],
-        "question": ["Echo.", "Double.", "Mismatched."],
-        "inputs": [["a\n", "b\n"], ["2\n"], ["1\n", "2\n"]],
-        "outputs": [["a\n", "b\n"], ["4\n"], ["1\n"]],
-        "difficulty": ["introductory", "interview", "competition"],
-    })
+    return pa.table(
+        {
+            "problem_id": [10, 11, 12],
+            "question": ["Echo.", "Double.", "Mismatched."],
+            "inputs": [["a\n", "b\n"], ["2\n"], ["1\n", "2\n"]],
+            "outputs": [["a\n", "b\n"], ["4\n"], ["1\n"]],
+            "difficulty": ["introductory", "interview", "competition"],
+        }
+    )
 
 
-APPS_FIELDS = {"fields": {"id": "problem_id", "stdio_inputs": "inputs", "stdio_outputs": "outputs",
-                          "difficulty": "difficulty"}}
+APPS_FIELDS = {
+    "fields": {"id": "problem_id", "stdio_inputs": "inputs", "stdio_outputs": "outputs", "difficulty": "difficulty"}
+}
 
 
 def test_parquet_check_code_mapping(tmp_path: Path) -> None:

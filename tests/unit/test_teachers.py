@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +28,9 @@ QUESTIONS = [
     "x",
     "import math\nprint(math.pi)",
 ]
-PROBLEMS = [Problem(f"p{i}", q, Tests(check=CheckTests("def check(c):\n    pass\n", "f"))) for i, q in enumerate(QUESTIONS)]
+PROBLEMS = [
+    Problem(f"p{i}", q, Tests(check=CheckTests("def check(c):\n    pass\n", "f"))) for i, q in enumerate(QUESTIONS)
+]
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +39,23 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-def teacher(*, batch_size: int = 4, temperature: float = 0.0, max_new_tokens: int = 16, samples: int = 1,
-            seed: int = 42, prompt: PromptConfig | None = None) -> TransformersTeacher:
-    cfg = TeacherConfig(name="tiny", backend="transformers", model="tiny:qwen2", batch_size=batch_size,
-                        samples=samples, sampling=Sampling(temperature=temperature, top_p=0.95,
-                                                           max_new_tokens=max_new_tokens))
+def teacher(
+    *,
+    batch_size: int = 4,
+    temperature: float = 0.0,
+    max_new_tokens: int = 16,
+    samples: int = 1,
+    seed: int = 42,
+    prompt: PromptConfig | None = None,
+) -> TransformersTeacher:
+    cfg = TeacherConfig(
+        name="tiny",
+        backend="transformers",
+        model="tiny:qwen2",
+        batch_size=batch_size,
+        samples=samples,
+        sampling=Sampling(temperature=temperature, top_p=0.95, max_new_tokens=max_new_tokens),
+    )
     t = make_teacher(cfg, prompt or PromptConfig(), seed)
     assert isinstance(t, TransformersTeacher)
     t.load()
@@ -56,7 +73,7 @@ def scramble(t: TransformersTeacher, std: float = 0.1) -> None:
 
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for p in t.model.parameters():
+        for p in t.engine.hf_model.parameters():
             if p.dim() == 2:
                 p.copy_(torch.randn(p.shape, generator=g) * std)
 
@@ -79,6 +96,18 @@ def test_tiny_model_builds_deterministically(tmp_path: Path, monkeypatch: pytest
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert build_tiny("qwen2") == b  # cached: a second call returns the existing build
     assert not list((tmp_path / "b" / "models").glob("*.tmp-*"))  # no leftovers from the atomic rename
+
+    # Another process, with another hash seed, builds the same bytes.
+    env = {**os.environ, "Z1DATA_CACHE": str(tmp_path / "c"), "PYTHONHASHSEED": "12345"}
+    code = "from z1data.tinymodel import build_tiny; print(build_tiny('qwen2'))"
+    c = Path(
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert c.is_relative_to(tmp_path / "c")
+    for f in ("model.safetensors", "tokenizer.json"):
+        assert (a / f).read_bytes() == (c / f).read_bytes(), f
 
 
 def test_resolve_model_passes_other_names_through() -> None:
@@ -111,7 +140,7 @@ def test_greedy_batched_equals_one_by_one() -> None:
     for t in (single, batched):
         scramble(t)
     reqs = requests(single)
-    prompt_lengths = {len(single.tokenizer(single.render(r))["input_ids"]) for r in reqs}
+    prompt_lengths = {len(single.engine.tokenizer(single.render(r))["input_ids"]) for r in reqs}
     assert len(prompt_lengths) > 1  # the batches really are padded
     a, b = single.generate(reqs), batched.generate(reqs)
     assert len({g.response for g in a}) == len(reqs)  # non-trivial outputs, distinct per prompt
@@ -165,10 +194,10 @@ def test_stop_finish_reason_counts_eos_and_hides_it() -> None:
 
     for bs in (1, 4):
         t = teacher(batch_size=bs, max_new_tokens=8)
-        eos = t.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        assert eos in t.eos_ids
+        eos = t.engine.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        assert eos in t.engine.eos_ids
         with torch.no_grad():  # tied embeddings: make every hidden state point at <|im_end|>
-            t.model.lm_head.weight[eos] *= 1000
+            t.engine.hf_model.lm_head.weight[eos] *= 1000
         for g in t.generate(requests(t)):
             assert (g.finish_reason, g.completion_tokens, g.response) == ("stop", 1, "")
 
@@ -203,9 +232,11 @@ def make_problem(pid: str) -> Problem:
 
 def test_replay_jsonl_response_column(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    rows = [{"problem_id": "a", "response": "first ```python\nx=1\n```"},
-            {"problem_id": "b", "response": "only"},
-            {"problem_id": "a", "response": "second"}]
+    rows = [
+        {"problem_id": "a", "response": "first ```python\nx=1\n```"},
+        {"problem_id": "b", "response": "only"},
+        {"problem_id": "a", "response": "second"},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     t = replay(ReplaySource(kind="jsonl", path=str(path)))
     assert t.model_id == f"jsonl:{path}"

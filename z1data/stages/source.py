@@ -36,8 +36,7 @@ def humaneval_problems() -> Iterator[tuple[str, Problem | RowError]]:
     for task_id, p in read_problems().items():
         question = "Complete the following Python function.\n\n```python\n" + p["prompt"] + "```"
         tests = Tests(check=CheckTests(code=p["test"], entry_point=p["entry_point"]))
-        yield task_id, Problem(id=task_id, question=question, tests=tests, source="humaneval",
-                               starter_code=p["prompt"])
+        yield task_id, Problem(id=task_id, question=question, tests=tests, source="humaneval", starter_code=p["prompt"])
 
 
 def humaneval_raw() -> dict[str, dict[str, Any]]:
@@ -117,9 +116,14 @@ def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem
     question = col(fm.question)
     if not isinstance(question, str):
         raise RowError(where, "wrong_type", f"field '{fm.question}' must be a string")
-    return Problem(id=str(col(fm.id)), question=question, tests=tests, source=source,
-                   starter_code=col(fm.starter_code, required=False),
-                   difficulty=str(d) if (d := col(fm.difficulty, required=False)) is not None else None)
+    return Problem(
+        id=str(col(fm.id)),
+        question=question,
+        tests=tests,
+        source=source,
+        starter_code=col(fm.starter_code, required=False),
+        difficulty=str(d) if (d := col(fm.difficulty, required=False)) is not None else None,
+    )
 
 
 def read_source(cfg: SourceConfig) -> Iterator[tuple[str, Problem | RowError]]:
@@ -170,10 +174,12 @@ class SourceStage(ShardStage):
                 if isinstance(item, RowError):
                     logger.warning(f"quarantined {item}")
                     dropped[shard_of(where, self.num_shards)].append(
-                        Drop(item.reason, where, str(item), {"raw": item.raw}))
+                        Drop(item.reason, where, str(item), {"raw": item.raw})
+                    )
                 elif item.id in first_seen:
                     dropped[shard_of(item.id, self.num_shards)].append(
-                        Drop("duplicate_id", item.id, f"{where}: duplicate of {first_seen[item.id]}", to_dict(item)))
+                        Drop("duplicate_id", item.id, f"{where}: duplicate of {first_seen[item.id]}", to_dict(item))
+                    )
                 else:
                     first_seen[item.id] = where
                     kept[shard_of(item.id, self.num_shards)].append(to_dict(item))

@@ -65,8 +65,10 @@ class Teacher(ABC):
 
     def expand(self, problem: Problem) -> list[Request]:
         messages = build_messages(problem, self.prompt)
-        return [Request(problem, messages, k, derive_seed(self.seed, self.name, problem.id, k))
-                for k in range(self.cfg.samples)]
+        return [
+            Request(problem, messages, k, derive_seed(self.seed, self.name, problem.id, k))
+            for k in range(self.cfg.samples)
+        ]
 
     def sampling(self) -> dict[str, Any]:
         return self.cfg.sampling.model_dump()

