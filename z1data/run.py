@@ -1,8 +1,8 @@
 """Build a recipe: run each stage as a datatrove pipeline under datatrove's executor, then write the version.
 
-Stage outputs live in ``<data>/<recipe>/.stages/<stage>-<fingerprint>/`` and are shared by every
-version of the recipe whose chain up to that stage is the same, so an ablation that changes only
-bucketing re-runs only bucketing. Within a stage the shard is the unit of resumption.
+Stage outputs live in ``<data>/.stages/<stage>-<fingerprint>/`` and are shared by every version of
+every recipe whose chain up to that stage is the same, so an ablation that changes only selection
+re-runs only selection. Within a stage the shard is the unit of resumption.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class StageRun:
 
 
 def plan(recipe: Recipe, data_dir: Path) -> list[StageRun]:
-    root = data_dir / recipe.name / ".stages"
+    root = data_dir / ".stages"  # content-addressed: recipes that share a stage chain share its outputs
     return [StageRun(name, fp, root / f"{name}-{fp[:16]}", params) for name, fp, params in chain(recipe)]
 
 
@@ -116,6 +116,8 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         ],
         "funnel": entries,
     }
-    result = write_version(version_dir, iter_shards(last_run.dir, recipe.shards), manifest)
+    result = write_version(
+        version_dir, iter_shards(last_run.dir, recipe.shards), manifest, [(r.name, r.dir) for r, _ in results]
+    )
     logger.info(f"wrote {version_dir}: {result.rows} rows, content hash {result.content_hash}")
     return result

@@ -160,7 +160,26 @@ def check_funnel(entries: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def write_version(version_dir: Path, shards: Iterable[list[dict[str, Any]]], manifest: dict[str, Any]) -> BuildResult:
+def copy_dropped(tmp: Path, stage_dirs: list[tuple[str, Path]]) -> list[dict[str, Any]]:
+    """Every stage's dropped rows (with reasons) travel with the version, under ``dropped/``."""
+    files = []
+    for stage, d in stage_dirs:
+        for f in sorted((d / "dropped").glob("*.parquet")):
+            n = pq.read_metadata(f).num_rows
+            if n:
+                rel = f"dropped/{stage}-{f.stem}.parquet"
+                (tmp / "dropped").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, tmp / rel)
+                files.append({"path": rel, "rows": n})
+    return files
+
+
+def write_version(
+    version_dir: Path,
+    shards: Iterable[list[dict[str, Any]]],
+    manifest: dict[str, Any],
+    stage_dirs: list[tuple[str, Path]] | None = None,
+) -> BuildResult:
     """Stream shards into ``data/<bucket>-<verified|unverified>-<shard>.parquet``, then write the
     manifest, card and plots; the directory appears atomically (written aside, then renamed)."""
     from z1data.card import write_card, write_plots
@@ -190,6 +209,7 @@ def write_version(version_dir: Path, shards: Iterable[list[dict[str, Any]]], man
         "buckets": {b: sum(s[1] == b for s in summary) for b in ("short", "long")},
         "verified": sum(s[2] for s in summary),
         "files": sorted(files, key=lambda f: f["path"]),
+        "dropped_files": copy_dropped(tmp, stage_dirs or []),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "packages": package_versions(),
         "git_commit": git_commit(),

@@ -1,0 +1,1 @@
+"""Evaluation: the Shifted Thinking Window (``stw``), benchmarks, runs (``runner``) and reports (``report``)."""
