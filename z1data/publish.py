@@ -109,7 +109,8 @@ def push(
         repo_type="dataset",
         commit_message=f"{m['recipe_name']} {m['version']} ({m['content_hash'][:12]})",
     )
+    oid = getattr(commit, "oid", None)
     api.create_tag(
-        repo_id, tag=m["version"], repo_type="dataset", tag_message=f"content hash {m['content_hash']}", exist_ok=False
+        repo_id, tag=m["version"], revision=oid, repo_type="dataset", tag_message=f"content hash {m['content_hash']}"
     )
-    return plan | {"commit": getattr(commit, "oid", None) or str(commit)}
+    return plan | {"commit": oid}

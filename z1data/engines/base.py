@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +26,19 @@ class SamplingParams:
 @dataclass(frozen=True)
 class Completion:
     text: str
-    token_ids: tuple[int, ...] = field(repr=False)
-    finish_reason: str  # "stop" (end of sequence) or "length" (max_tokens reached)
+    token_ids: tuple[int, ...] = field(repr=False)  # empty when a server returns none
+    finish_reason: str  # "stop" (end of sequence), "length" (max_tokens reached), "error" (see ``error``)
     prompt_tokens: int
     latency_s: float = 0.0
+    # A server's usage count when it returns no token ids (None: count ``token_ids``).
+    completion_tokens: int | None = None
+    # Set when the request failed for good (after retries): a reason code, then ": " and details.
+    error: str | None = None
+
+    @property
+    def num_tokens(self) -> int:
+        """Generated tokens, end-of-sequence included, whichever way the engine knows them."""
+        return self.completion_tokens if self.completion_tokens is not None else len(self.token_ids)
 
 
 class Engine(ABC):
@@ -53,10 +63,36 @@ class Engine(ABC):
     def render_chat(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
+    def complete_iter(self, prompts: list[str], params: list[SamplingParams]) -> Iterator[tuple[int, Completion]]:
+        """``(index, completion)`` pairs as they finish, in any order.
+
+        A caller that persists each completion as it arrives (the request cache) loses only the requests
+        still in flight when a run dies. Engines that finish a batch at once keep this default.
+        """
+        yield from enumerate(self.complete(prompts, params))
+
+    def complete_chat(
+        self, messages: list[list[dict[str, str]]], params: list[SamplingParams]
+    ) -> Iterator[tuple[int, Completion]]:
+        """Like :meth:`complete_iter` for chat messages; servers that template themselves override it."""
+        yield from self.complete_iter([self.render_chat(m) for m in messages], params)
+
+    def close(self) -> None:
+        """Free the model / connections; the engine is unusable afterwards."""
+
 
 def make_engine(backend: str, model: str, revision: str | None = None, **options: Any) -> Engine:
+    """The engine for ``backend`` (transformers | vllm | openai); options go to its constructor."""
     if backend == "transformers":
         from z1data.engines.transformers import TransformersEngine
 
         return TransformersEngine(model, revision, **options)
+    if backend == "vllm":
+        from z1data.engines.vllm import VLLMEngine
+
+        return VLLMEngine(model, revision, **options)
+    if backend == "openai":
+        from z1data.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(model, revision, **options)
     raise ValueError(f"unknown engine backend '{backend}'")

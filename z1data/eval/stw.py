@@ -62,8 +62,10 @@ class STWConfig:
         if self.mode == "reference" and self.n != 1:
             raise ValueError("reference mode handles one sample per prompt (Z1 reads outputs[0]); use mode: default")
         if self.mode == "default" and self.total_max_tokens <= self.budgets[-1]:
-            raise ValueError(f"total_max_tokens ({self.total_max_tokens}) must exceed the largest budget "
-                             f"({self.budgets[-1]}): the answer gets total - thinking tokens")
+            raise ValueError(
+                f"total_max_tokens ({self.total_max_tokens}) must exceed the largest budget "
+                f"({self.budgets[-1]}): the answer gets total - thinking tokens"
+            )
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,14 @@ def _fresh_budget(engine: Engine, prompts: list[str], budget: int, cfg: STWConfi
     jobs = _expand(prompts, cfg)
     first = engine.complete([p for _, _, p in jobs], [_first_params(cfg, budget, i, k) for i, k, _ in jobs])
     tok = engine.tokenizer
-    return _second(engine, jobs, [_First(c.text, _ntok(tok, c), c.finish_reason == "length") for c in first],
-                   budget, cfg)
+    return _second(
+        engine, jobs, [_First(c.text, _ntok(tok, c), c.finish_reason == "length") for c in first], budget, cfg
+    )
 
 
-def _second(engine: Engine, jobs: list[tuple[int, int, str]], firsts: list[_First], budget: int,
-            cfg: STWConfig) -> list[STWSample]:
+def _second(
+    engine: Engine, jobs: list[tuple[int, int, str]], firsts: list[_First], budget: int, cfg: STWConfig
+) -> list[STWSample]:
     """Force an answer for every capped first pass and assemble the samples."""
     capped = [j for j, f in enumerate(firsts) if f.capped]
     prompts = [jobs[j][2] + firsts[j].text + cfg.hint for j in capped]
@@ -141,8 +145,19 @@ def _second(engine: Engine, jobs: list[tuple[int, int, str]], firsts: list[_Firs
     out = []
     for j, ((i, k, _), f) in enumerate(zip(jobs, firsts, strict=True)):
         a = answers.get(j)
-        out.append(STWSample(i, k, budget, f.capped, f.tokens, _ntok(tok, a) if a else 0, f.text,
-                             a.text if a else "", a.finish_reason if a else ""))
+        out.append(
+            STWSample(
+                i,
+                k,
+                budget,
+                f.capped,
+                f.tokens,
+                _ntok(tok, a) if a else 0,
+                f.text,
+                a.text if a else "",
+                a.finish_reason if a else "",
+            )
+        )
     return out
 
 
@@ -171,9 +186,9 @@ def _cut(tok: Any, c: Completion, b: int) -> _First:
 
 
 def _ntok(tok: Any, c: Completion) -> int:
-    """Generated tokens; engines that return no ids (some servers) are counted by re-tokenising the text."""
-    if c.token_ids or not c.text:
-        return len(c.token_ids)
+    """Generated tokens; an engine that returns neither ids nor a usage count is counted by re-tokenising."""
+    if c.token_ids or c.completion_tokens is not None or not c.text:
+        return c.num_tokens
     return len(tok(c.text, add_special_tokens=False)["input_ids"])
 
 

@@ -68,8 +68,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
 def to_messages(row: dict[str, Any], system: str | None) -> dict[str, Any]:
     """A dataset row as a chat: the question is the user turn, the whole response (reasoning + answer) the target."""
     sys_turn = [{"role": "system", "content": system}] if system else []
-    return {"messages": [*sys_turn, {"role": "user", "content": row["question"]},
-                         {"role": "assistant", "content": row["response"]}]}
+    return {
+        "messages": [
+            *sys_turn,
+            {"role": "user", "content": row["question"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+    }
 
 
 def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: int | None = None) -> tuple[Any, int]:
@@ -87,8 +92,10 @@ def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: 
     if cfg.overlong == "truncate":
         return ds, 0
     n = len(ds)
-    fits = ds.filter(lambda r: len(tokenizer.apply_chat_template(r["messages"], tokenize=True)["input_ids"])
-                     <= cfg.max_length, num_proc=num_proc)
+    fits = ds.filter(
+        lambda r: len(tokenizer.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) <= cfg.max_length,
+        num_proc=num_proc,
+    )
     return fits, n - len(fits)
 
 
@@ -111,17 +118,30 @@ def train(cfg: TrainConfig, version_dir: Path, output_dir: Path) -> Path:
     ds, overlong = load_version(version_dir, cfg, tok, cfg.trl.get("dataset_num_proc"))
     if len(ds) == 0:
         raise ValueError(f"no training rows left in {version_dir} (buckets={cfg.buckets}, require_pass, max_length)")
-    args = SFTConfig(output_dir=str(output_dir), max_length=cfg.max_length, assistant_only_loss=True,
-                     model_init_kwargs={"dtype": cfg.dtype, "revision": cfg.revision}, **cfg.trl)
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        max_length=cfg.max_length,
+        assistant_only_loss=True,
+        model_init_kwargs={"dtype": cfg.dtype, "revision": cfg.revision},
+        **cfg.trl,
+    )
     trainer = SFTTrainer(model=path, args=args, train_dataset=ds, processing_class=tok)
     result = trainer.train()
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(output_dir))
         m = load_manifest(version_dir)
-        info = {"config": cfg.model_dump(), "version_dir": str(version_dir), "recipe_name": m["recipe_name"],
-                "version": m["version"], "content_hash": m["content_hash"], "rows": len(ds),
-                "dropped_overlong": overlong, "train_loss": result.training_loss, "steps": result.global_step}
+        info = {
+            "config": cfg.model_dump(),
+            "version_dir": str(version_dir),
+            "recipe_name": m["recipe_name"],
+            "version": m["version"],
+            "content_hash": m["content_hash"],
+            "rows": len(ds),
+            "dropped_overlong": overlong,
+            "train_loss": result.training_loss,
+            "steps": result.global_step,
+        }
         (output_dir / "z1data_train.json").write_text(json.dumps(info, indent=2) + "\n")
     return output_dir
 

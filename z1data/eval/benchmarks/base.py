@@ -91,7 +91,9 @@ def read_rows(source: str, split: str, config_name: str | None = None) -> list[d
         import datasets
 
         return list(datasets.load_dataset(source, config_name, split=split))
-    files = sorted(f for f in path.rglob("*") if f.suffix in {".jsonl", ".json", ".parquet"}) if path.is_dir() else [path]
+    files = (
+        sorted(f for f in path.rglob("*") if f.suffix in {".jsonl", ".json", ".parquet"}) if path.is_dir() else [path]
+    )
     rows: list[dict[str, Any]] = []
     for f in files:
         if f.suffix == ".parquet":

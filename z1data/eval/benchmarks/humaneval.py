@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from z1data.eval.benchmarks.base import CodeBenchmark, Item
+from z1data.eval.benchmarks.base import CodeBenchmark, Item, with_imports
 
 
 class HumanEval(CodeBenchmark):
@@ -18,4 +18,4 @@ class HumanEval(CodeBenchmark):
         starter = item.target.starter_code or ""
         if f"def {item.target.tests.check.entry_point}" not in code:
             return starter + code
-        return "\n".join([*(ln for ln in starter.splitlines() if ln.startswith(("import ", "from "))), code])
+        return with_imports(starter, code)

@@ -1,0 +1,101 @@
+"""Results tables and test-time-scaling curves (accuracy vs average thinking tokens), for one run or many.
+
+A run directory holds ``results.json`` (written by ``runner.run_eval``); ``compare`` finds them under the
+paths given (a run directory, a model directory with ``eval/*/``, or ``results.json`` files) and puts every
+run in one table and one plot, labelled by model (and dataset version for z1data-trained models), benchmark
+and mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (  # (results key, header, format)
+    ("budget", "thinking budget", "{}"),
+    ("accuracy", "accuracy", "{:.3f}"),
+    ("avg_thinking_tokens", "avg thinking tokens", "{:.1f}"),
+    ("avg_answer_tokens", "avg answer tokens", "{:.1f}"),
+    ("avg_total_tokens", "avg total tokens", "{:.1f}"),
+    ("capped_share", "capped", "{:.1%}"),
+    ("samples", "samples", "{}"),
+)
+
+
+def run_name(r: dict[str, Any]) -> str:
+    return f"{r['label']} · {r['benchmark']} · {r['mode']}"
+
+
+def markdown_table(runs: list[dict[str, Any]]) -> str:
+    """One row per (run, budget); a ``run`` column only when there are several runs."""
+    many = len(runs) > 1
+    head = (["run"] if many else []) + [h for _, h, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in runs:
+        for b in r["budgets"]:
+            cells = ([run_name(r)] if many else []) + [fmt.format(b[k]) for k, _, fmt in COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r in runs:
+        xs = [b["avg_thinking_tokens"] for b in r["budgets"]]
+        ys = [100 * b["accuracy"] for b in r["budgets"]]
+        ax.plot(xs, ys, marker="o", label=run_name(r))
+        for b, x, y in zip(r["budgets"], xs, ys, strict=True):
+            ax.annotate(str(b["budget"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("average thinking tokens")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_run_report(out_dir: Path, results: dict[str, Any]) -> None:
+    """``results.md`` and ``scaling.png`` beside ``results.json``."""
+    s = results["settings"]
+    header = (
+        f"# {results['benchmark']} · {results['label']}\n\nmode `{results['mode']}`, "
+        f"total max tokens {s['total_max_tokens']}, samples {s['samples']}, temperature {s['temperature']}, "
+        f"problems {results['problems']}, generation {results['generation_s']:.1f} s\n\n"
+    )
+    (out_dir / "results.md").write_text(header + markdown_table([results]))
+    plot([results], out_dir / "scaling.png", f"{results['benchmark']} · {results['label']} ({results['mode']})")
+
+
+def find_results(paths: list[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            found.append(p)
+        elif (p / "results.json").is_file():
+            found.append(p / "results.json")
+        elif p.is_dir():
+            found += sorted(p.rglob("results.json"))
+        else:
+            raise FileNotFoundError(f"{p}: no such run directory or results file")
+    if not found:
+        raise FileNotFoundError(f"no results.json under {', '.join(map(str, paths))}")
+    return found
+
+
+def compare(paths: list[str | Path], out_dir: Path) -> tuple[Path, Path]:
+    """Every run under ``paths`` in one table (``report.md``) and one plot (``scaling.png``) in ``out_dir``."""
+    runs = [json.loads(f.read_text()) for f in find_results(paths)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "report.md"
+    md.write_text(f"# Test-time scaling: {len(runs)} run(s)\n\n" + markdown_table(runs))
+    png = plot(runs, out_dir / "scaling.png", "accuracy vs average thinking tokens")
+    return md, png

@@ -1,0 +1,139 @@
+"""One eval run: benchmark x model x budget sweep -> samples, per-budget metrics, a table and a scaling curve.
+
+An eval config (``recipes/eval/*.yaml``) is validated like a recipe (unknown keys are errors; ``--set`` overrides).
+Prompts are the model's chat template over [system, user=question]. In ``reference`` mode code benchmarks
+append ``<think>`` to the rendered prompt, as Z1's code-eval copy does (its general-eval copy does not);
+the default mode appends nothing anywhere (Z1's training data has no ``<think>`` tags). ``prompt_suffix``
+overrides both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from z1data.eval.benchmarks import JudgeOptions, get_benchmark
+from z1data.eval.stw import HINTS, STWConfig, run_stw, summarize
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeConfig(_Strict):
+    time_limit_s: float = Field(default=4.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=64)
+    workers: int | None = None
+
+
+class EvalConfig(_Strict):
+    benchmark: str
+    source: str | None = None  # Hub name or local file; None: the benchmark's default (HumanEval needs none)
+    split: str | None = None
+    options: dict[str, Any] = {}  # benchmark options (mbpp: config; livecodebench: since/until; ...)
+    limit: int | None = Field(default=None, ge=1)
+    model: str | None = None  # --model overrides
+    backend: str = "transformers"  # transformers | vllm | openai (make_engine)
+    engine: dict[str, Any] = {}  # engine options, e.g. {dtype: bfloat16, batch_size: 16} or {base_url: ...}
+    mode: Literal["default", "reference"] = "default"
+    budgets: list[int]
+    total_max_tokens: int
+    hint: str = "plain"  # plain | boxed | a literal string
+    samples: int = Field(default=1, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int | None = None
+    seed: int = 0
+    reuse_prefix: bool = True
+    system_prompt: str | None = None  # None: the benchmark's; "" for none
+    prompt_suffix: str | None = None  # None: "<think>" for code in reference mode, else ""
+    judge: JudgeConfig = JudgeConfig()
+
+    def stw(self) -> STWConfig:
+        return STWConfig(
+            tuple(self.budgets),
+            self.total_max_tokens,
+            self.mode,
+            HINTS.get(self.hint, self.hint),
+            self.samples,
+            self.temperature,
+            self.top_p,
+            self.top_k,
+            self.seed,
+            self.reuse_prefix,
+        )
+
+
+def load_eval_config(path: str | Path, overrides: list[str] | None = None) -> EvalConfig:
+    from z1data.recipe import apply_override
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    for o in overrides or []:
+        apply_override(data, o)
+    return EvalConfig.model_validate(data)
+
+
+def default_out_dir(model: str, config_name: str) -> Path:
+    """Beside the model when it is a local directory, else under ``evals/<model>/``."""
+    if Path(model).is_dir():
+        return Path(model) / "eval" / config_name
+    return Path("evals") / re.sub(r"[^\w.-]+", "-", model).strip("-") / config_name
+
+
+def model_label(model: str) -> str:
+    """``<recipe>/<version>`` for a model trained by z1data (its ``z1data_train.json``), else the model name."""
+    info = Path(model) / "z1data_train.json"
+    if info.is_file():
+        t = json.loads(info.read_text())
+        return f"{Path(model).name} ({t['recipe_name']}/{t['version']})"
+    return model
+
+
+def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eval") -> dict[str, Any]:
+    """Run the sweep, score every sample, write ``samples.jsonl``, ``results.json``, ``results.md``, ``scaling.png``."""
+    from z1data.engines import make_engine
+    from z1data.eval.report import write_run_report
+
+    stw_cfg = cfg.stw()
+    bench = get_benchmark(cfg.benchmark, cfg.source, cfg.split, **cfg.options)
+    items = bench.load(cfg.limit)
+    system = bench.system_prompt if cfg.system_prompt is None else (cfg.system_prompt or None)
+    suffix = cfg.prompt_suffix
+    if suffix is None:
+        suffix = "<think>" if cfg.mode == "reference" and bench.kind == "code" else ""
+    engine = make_engine(cfg.backend, model, **cfg.engine)
+    prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]
+    t0 = time.perf_counter()
+    by_budget = run_stw(engine, prompts, stw_cfg)
+    gen_s = time.perf_counter() - t0
+    judge = JudgeOptions(cfg.judge.time_limit_s, cfg.judge.memory_mb, cfg.judge.workers)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    with (out_dir / "samples.jsonl").open("w") as f:
+        for b, samples in by_budget.items():
+            scores = bench.score([items[s.prompt_index] for s in samples], [s.response for s in samples], judge)
+            summaries.append(summarize(b, samples, [sc.passed for sc in scores]))
+            for s, sc in zip(samples, scores, strict=True):
+                row = {"item_id": items[s.prompt_index].id, **asdict(s), "passed": sc.passed, "detail": sc.detail}
+                f.write(json.dumps(row) + "\n")
+    results = {
+        "model": model,
+        "label": model_label(model),
+        "benchmark": cfg.benchmark,
+        "config": config_name,
+        "mode": cfg.mode,
+        "problems": len(items),
+        "generation_s": round(gen_s, 3),
+        "settings": cfg.model_dump(),
+        "budgets": [asdict(s) for s in summaries],
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_run_report(out_dir, results)
+    return results
