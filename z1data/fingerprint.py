@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from z1data.recipe import Recipe, ReplaySource, SourceConfig, TeacherConfig
+from z1data.recipe import BACKEND_OPTIONS, Recipe, ReplaySource, SourceConfig, TeacherConfig
 
 #: Bump a stage's number when its code changes what it writes.
 STAGE_VERSIONS = {
@@ -80,9 +80,22 @@ def model_fingerprint(name: str, revision: str | None = None) -> dict[str, Any]:
     return {"hub": name, "revision": revision}
 
 
+#: Teacher options that change speed or where a request goes, never what comes back: they stay out of the
+#: fingerprint (and the request cache key), so raising concurrency or moving to another server of the same
+#: model mid-run re-sends nothing. ``base_url`` is here because ``model``/``served_model`` name the model.
+THROUGHPUT_OPTIONS = frozenset(
+    {"gpu_memory_utilization", "max_concurrency", "max_retries", "timeout_s", "api_key_env", "base_url"}
+)
+
+
 def teacher_params(t: TeacherConfig) -> dict[str, Any]:
+    """What a teacher's output depends on. Options of other backends are left out, so a transformers or
+    replay teacher's fingerprint does not change when options for new backends are added."""
     # batch_size stays in: in bf16, greedy output can depend on which requests share a padded batch.
-    params = t.model_dump(mode="json")
+    # tensor_parallel_size and enforce_eager stay in for the same reason (reduction order, CUDA graph kernels).
+    backend_only = frozenset().union(*BACKEND_OPTIONS.values()) - {"dtype"}
+    drop = THROUGHPUT_OPTIONS | (backend_only - BACKEND_OPTIONS[t.backend])
+    params = t.model_dump(mode="json", exclude=set(drop))
     if t.backend == "replay" and t.replay is not None:
         params["inputs"] = replay_inputs(t.replay)
     elif t.model:

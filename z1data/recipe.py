@@ -86,16 +86,43 @@ class ReplaySource(_Strict):
     code: str | None = None  # ... or with bare code (wrapped into a fenced block)
 
 
+_VLLM_OPTIONS = frozenset({"dtype", "tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "enforce_eager"})
+_OPENAI_OPTIONS = frozenset(
+    {"base_url", "api", "served_model", "api_key_env", "max_concurrency", "max_retries", "timeout_s", "extra_body"}
+)
+#: Teacher options each backend reads: setting another backend's option is an error, not a silent no-op.
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "transformers": frozenset({"dtype"}),
+    "vllm": _VLLM_OPTIONS,
+    "openai": _OPENAI_OPTIONS,
+    "replay": frozenset(),
+}
+
+
 class TeacherConfig(_Strict):
     name: str
-    backend: Literal["transformers", "replay"]  # vllm / openai: see issue 4
-    model: str | None = None  # Hub name, local path, or ``tiny:qwen2`` (built locally)
+    backend: Literal["transformers", "vllm", "openai", "replay"]
+    model: str | None = None  # Hub name, local path, or ``tiny:qwen2`` (built locally); openai: names the tokenizer
     revision: str | None = None
     samples: int = Field(default=1, ge=1)
     sampling: Sampling = Sampling()
     batch_size: int = Field(default=8, ge=1)  # in the fingerprint: bf16 greedy batches can differ by padding
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     replay: ReplaySource | None = None
+    # vllm: offline vllm.LLM (seed: the recipe's)
+    tensor_parallel_size: int = Field(default=1, ge=1)  # GPUs per model replica
+    max_model_len: int | None = Field(default=None, ge=1)  # context (prompt + completion); default: the model's
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)  # speed only
+    enforce_eager: bool = False  # no CUDA graphs: slower, starts faster
+    # openai: an OpenAI-compatible server (vllm serve, SGLang, hosted APIs)
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    api: Literal["completions", "chat"] = "completions"  # completions: prompt rendered with the teacher's template
+    served_model: str | None = None  # the server's name for the model (default: model)
+    api_key_env: str | None = None  # name of the environment variable holding the API key (never the key)
+    max_concurrency: int = Field(default=16, ge=1)  # requests in flight; speed only
+    max_retries: int = Field(default=5, ge=0)  # on 429 / 5xx / timeouts, with backoff; speed only
+    timeout_s: float = Field(default=600.0, gt=0)  # per HTTP attempt; speed only
+    extra_body: dict[str, Any] | None = None  # merged into each request body (e.g. {add_special_tokens: false})
 
     @model_validator(mode="after")
     def _backend_fields(self) -> TeacherConfig:
@@ -103,6 +130,11 @@ class TeacherConfig(_Strict):
             raise ValueError(f"teacher '{self.name}': backend 'replay' needs a 'replay' block")
         if self.backend != "replay" and not self.model:
             raise ValueError(f"teacher '{self.name}': backend '{self.backend}' needs 'model'")
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(f"teacher '{self.name}': backend 'openai' needs 'base_url'")
+        wrong = sorted((self.model_fields_set & (_VLLM_OPTIONS | _OPENAI_OPTIONS)) - BACKEND_OPTIONS[self.backend])
+        if wrong:
+            raise ValueError(f"teacher '{self.name}': {', '.join(wrong)} not used by backend '{self.backend}'")
         return self
 
 

@@ -77,7 +77,7 @@ class Engine(ABC):
         """Like :meth:`complete_iter` for chat messages; servers that template themselves override it."""
         yield from self.complete_iter([self.render_chat(m) for m in messages], params)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most engines have nothing to free
         """Free the model / connections; the engine is unusable afterwards."""
 
 

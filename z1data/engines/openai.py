@@ -231,4 +231,5 @@ class OpenAIEngine(Engine):
             return Completion(text, ids, "error", 0, latency, error=f"request_failed: finish_reason {finish!r}")
         n_prompt = int(usage.get("prompt_tokens") or len(choice.get("prompt_token_ids") or ()))
         n_done = usage.get("completion_tokens")
-        return Completion(text, ids, finish, n_prompt, latency, completion_tokens=None if n_done is None else int(n_done))
+        n_done = None if n_done is None else int(n_done)
+        return Completion(text, ids, finish, n_prompt, latency, completion_tokens=n_done)

@@ -109,10 +109,13 @@ def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eva
     if suffix is None:
         suffix = "<think>" if cfg.mode == "reference" and bench.kind == "code" else ""
     engine = make_engine(cfg.backend, model, **cfg.engine)
-    prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]
-    t0 = time.perf_counter()
-    by_budget = run_stw(engine, prompts, stw_cfg)
-    gen_s = time.perf_counter() - t0
+    try:
+        prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]
+        t0 = time.perf_counter()
+        by_budget = run_stw(engine, prompts, stw_cfg)
+        gen_s = time.perf_counter() - t0
+    finally:
+        engine.close()
     judge = JudgeOptions(cfg.judge.time_limit_s, cfg.judge.memory_mb, cfg.judge.workers)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = []

@@ -80,6 +80,7 @@ class STWSample:
     answer_tokens: int  # second-pass tokens (0 for a natural stop)
     thinking_text: str  # the first pass (cut at the budget)
     answer_text: str  # the second pass ("" for a natural stop)
+    first_finish: str = ""  # stop | length (capped) | error (the engine failed the request: scored as wrong)
     answer_finish: str = ""  # second-pass finish reason ("" for a natural stop)
 
     @property
@@ -96,7 +97,11 @@ class STWSample:
 class _First:
     text: str
     tokens: int
-    capped: bool
+    finish: str  # stop | length | error
+
+    @property
+    def capped(self) -> bool:
+        return self.finish == "length"
 
 
 def derive_seed(*parts: object) -> int:
@@ -128,9 +133,7 @@ def _fresh_budget(engine: Engine, prompts: list[str], budget: int, cfg: STWConfi
     jobs = _expand(prompts, cfg)
     first = engine.complete([p for _, _, p in jobs], [_first_params(cfg, budget, i, k) for i, k, _ in jobs])
     tok = engine.tokenizer
-    return _second(
-        engine, jobs, [_First(c.text, _ntok(tok, c), c.finish_reason == "length") for c in first], budget, cfg
-    )
+    return _second(engine, jobs, [_First(c.text, _ntok(tok, c), c.finish_reason) for c in first], budget, cfg)
 
 
 def _second(
@@ -155,6 +158,7 @@ def _second(
                 _ntok(tok, a) if a else 0,
                 f.text,
                 a.text if a else "",
+                f.finish,
                 a.finish_reason if a else "",
             )
         )
@@ -180,9 +184,9 @@ def _second_params(cfg: STWConfig, used: int, i: int, k: int) -> SamplingParams:
 def _cut(tok: Any, c: Completion, b: int) -> _First:
     """The budget-``b`` first pass inside a longer one: cut at token ids, decoded like the engine decodes."""
     ids = c.token_ids
-    if len(ids) <= b:  # stopped (or was capped by the engine) within b tokens: unchanged
-        return _First(c.text, len(ids), c.finish_reason == "length")
-    return _First(tok.decode(list(ids[:b]), skip_special_tokens=True), b, True)
+    if len(ids) <= b:  # stopped (or was capped, or failed) within b tokens: unchanged
+        return _First(c.text, len(ids), c.finish_reason)
+    return _First(tok.decode(list(ids[:b]), skip_special_tokens=True), b, "length")
 
 
 def _ntok(tok: Any, c: Completion) -> int:

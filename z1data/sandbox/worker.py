@@ -181,14 +181,16 @@ def execute(req: dict[str, Any], fds: dict[str, int], isolated: bool) -> dict[st
     for fd in set(mine) - {-1}:
         os.close(fd)
     streams = {fd: bytearray() for fd in (err_r, out_r, res_r) if fd >= 0}
+    open_fds = set(streams)
     done_fd = os.pidfd_open(cpid if cpid else pid)
-    wall, truncated = _pump(streams, done_fd, res_r if cpid else -1, start + lim["wall_s"], lim["out_bytes"])
+    deadline, cap = start + lim["wall_s"], lim["out_bytes"]
+    wall, truncated = _pump(streams, open_fds, done_fd, res_r if cpid else -1, deadline, cap)
     _kill(pid, isolated)
     _, status, usage = os.wait4(pid, 0)
     if cpid:
         _kill(cpid, True)
         os.waitpid(cpid, 0)
-        _pump(streams, -1, -1, time.monotonic() + 0.2, lim["out_bytes"])  # stderr written before the kill
+        _pump(streams, open_fds, -1, -1, time.monotonic() + 0.2, cap)  # what stderr got before the kill
     os.close(done_fd)
     for fd in streams:
         os.close(fd)
@@ -212,12 +214,13 @@ def execute(req: dict[str, Any], fds: dict[str, int], isolated: bool) -> dict[st
     }
 
 
-def _pump(streams: dict[int, bytearray], done_fd: int, need_fd: int, deadline: float, cap: int) -> tuple[bool, bool]:
-    """Read the streams until ``done_fd`` (a pidfd) is ready and the streams (or just ``need_fd``) close.
+def _pump(
+    streams: dict[int, bytearray], open_fds: set[int], done_fd: int, need_fd: int, deadline: float, cap: int
+) -> tuple[bool, bool]:
+    """Read ``open_fds`` until ``done_fd`` (a pidfd) is ready and they (or just ``need_fd``) have closed.
 
-    Returns (deadline passed, a stream passed ``cap``)."""
+    Returns (the deadline passed, a stream passed ``cap``)."""
     poll = select.poll()
-    open_fds = {fd for fd in streams if not _is_closed(fd, streams)}
     for fd in open_fds | ({done_fd} if done_fd >= 0 else set()):
         poll.register(fd, select.POLLIN)
     exited = done_fd < 0
@@ -234,8 +237,6 @@ def _pump(streams: dict[int, bytearray], done_fd: int, need_fd: int, deadline: f
             if not chunk:
                 open_fds.discard(fd)
                 poll.unregister(fd)
-                streams[fd].append(0) if False else None
-                _mark_closed(fd, streams)
                 continue
             buf = streams[fd]
             buf += chunk
@@ -243,17 +244,6 @@ def _pump(streams: dict[int, bytearray], done_fd: int, need_fd: int, deadline: f
                 del buf[cap:]
                 return False, True
     return False, False
-
-
-_CLOSED: set[int] = set()
-
-
-def _is_closed(fd: int, streams: dict[int, bytearray]) -> bool:
-    return fd in _CLOSED
-
-
-def _mark_closed(fd: int, streams: dict[int, bytearray]) -> None:
-    _CLOSED.add(fd)
 
 
 _seq = 0
@@ -290,7 +280,6 @@ def main() -> None:
             return  # the host went away
         req = json.loads(_recv_exact(sock, struct.unpack(">I", head)[0])[0])
         named = dict(zip(req.pop("fds"), fds, strict=True))
-        _CLOSED.clear()
         try:
             reply = execute(req, named, isolated)
         except Exception as e:  # the worker's own failure: the host replaces it

@@ -77,6 +77,14 @@ def to_messages(row: dict[str, Any], system: str | None) -> dict[str, Any]:
     }
 
 
+def _keep(row: dict[str, Any], buckets: list[str], require_pass: bool) -> bool:
+    return row["bucket"] in buckets and (row["passed"] or not require_pass)
+
+
+def _fits(row: dict[str, Any], tokenizer: Any, max_length: int) -> bool:
+    return len(tokenizer.apply_chat_template(row["messages"], tokenize=True)["input_ids"]) <= max_length
+
+
 def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: int | None = None) -> tuple[Any, int]:
     """The version's rows as a ``messages`` dataset (sorted shards, so the order is stable) and the overlong count."""
     import datasets
@@ -85,18 +93,14 @@ def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: 
     if not files:
         raise FileNotFoundError(f"{version_dir}/data: no parquet shards (is it a dataset version?)")
     ds = datasets.load_dataset("parquet", data_files=files, split="train")
-    ds = ds.filter(lambda r: r["bucket"] in cfg.buckets and (r["passed"] or not cfg.require_pass))
+    ds = ds.filter(_keep, fn_kwargs={"buckets": list(cfg.buckets), "require_pass": cfg.require_pass})
     if cfg.limit is not None:
         ds = ds.select(range(min(cfg.limit, len(ds))))
     ds = ds.map(to_messages, fn_kwargs={"system": cfg.system_prompt}, remove_columns=ds.column_names)
     if cfg.overlong == "truncate":
         return ds, 0
-    n = len(ds)
-    fits = ds.filter(
-        lambda r: len(tokenizer.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) <= cfg.max_length,
-        num_proc=num_proc,
-    )
-    return fits, n - len(fits)
+    fits = ds.filter(_fits, fn_kwargs={"tokenizer": tokenizer, "max_length": cfg.max_length}, num_proc=num_proc)
+    return fits, len(ds) - len(fits)
 
 
 def default_output_dir(config_path: str, version_dir: Path) -> Path:

