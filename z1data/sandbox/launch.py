@@ -29,7 +29,6 @@ def main() -> None:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
-    os.makedirs(spec["root"], exist_ok=True)
     mount("tmpfs", spec["root"], "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
     for name, path in spec["stage"].items():
         target = os.path.join(spec["root"], name)
