@@ -93,11 +93,9 @@ def _field(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: s
             return None
         raise RowError(where, "missing_field", f"missing field '{key}'", json.dumps(obj)[:2000])
     value = obj[key]
-    if (
-        not isinstance(value, typ)
-        or isinstance(value, bool)
-        and bool not in (typ if isinstance(typ, tuple) else (typ,))
-    ):
+    allowed = typ if isinstance(typ, tuple) else (typ,)
+    bool_as_int = isinstance(value, bool) and bool not in allowed  # JSON true is not an id or a count
+    if not isinstance(value, typ) or bool_as_int:
         names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
         raise RowError(
             where, "wrong_type", f"field '{key}' must be {names}, got {type(value).__name__}", json.dumps(obj)[:2000]
