@@ -60,7 +60,7 @@ def python_binary() -> tuple[str, str]:
 
 
 def worker_command(isolation: str) -> list[str]:
-    """The full argv that starts one worker (its socket must be passed as fd 3)."""
+    """The argv that starts one worker; the caller appends the fd number of the worker's socket."""
     prefix, python = python_binary()
     if isolation == "none":
         return [python, "-I", "-S", "-B", str(HERE / "worker.py"), "none"]

@@ -71,9 +71,8 @@ def _std_streams() -> None:
     """Fresh std streams over fds 0-2, configured as a fresh ``python -I -S`` configures them."""
     sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
-        2, "w", encoding="utf-8", errors="backslashreplace", line_buffering=True, closefd=False
-    )
+    sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.stderr.reconfigure(line_buffering=True)
     import _sitebuiltins  # `exit()` and `quit()` exist in a normal interpreter, which judges run
 
     builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")  # type: ignore[attr-defined]
@@ -180,7 +179,9 @@ def run_call(code: str, fn_name: str, args_json: str, out_fd: int) -> int:
         reply = {"exc": [type(e).__name__, _text(e)]}
     else:
         reply = _call(fn, json.loads(args_json), {})
-    write_frame(out_fd, json.dumps(reply).encode())
+    view = memoryview(json.dumps(reply).encode())  # the whole pipe is the reply: read to EOF outside
+    while view:
+        view = view[os.write(out_fd, view) :]
     return 0
 
 

@@ -1,6 +1,6 @@
 """The warm worker: started once inside bubblewrap, it forks one isolated child per execution.
 
-Run as ``python -I -S worker.py bwrap|none`` with a socket on fd 3 (stdlib only: the venv is not
+Run as ``python -I -S worker.py bwrap|none FD`` with its socket to the host on fd FD (stdlib only: the venv is not
 inside the sandbox). Per request it clones the solution's process into fresh user, PID, mount and IPC
 namespaces (a raw ``clone``, so there is one fork, not two): there it is PID 1 with its own ``/proc``
 (it sees no other process, so it cannot signal the worker or the check driver), its own size-capped
@@ -185,6 +185,7 @@ def execute(req: dict[str, Any], fds: dict[str, int], isolated: bool) -> dict[st
     done_fd = os.pidfd_open(cpid if cpid else pid)
     deadline, cap = start + lim["wall_s"], lim["out_bytes"]
     wall, truncated = _pump(streams, open_fds, done_fd, res_r if cpid else -1, deadline, cap)
+    killed = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
     _kill(pid, isolated)
     _, status, usage = os.wait4(pid, 0)
     if cpid:
@@ -209,6 +210,7 @@ def execute(req: dict[str, Any], fds: dict[str, int], isolated: bool) -> dict[st
         "result": text(res_r),
         "wall": wall,
         "truncated": truncated,
+        "killed": killed,
         "duration": time.monotonic() - start,
         "cpu": usage.ru_utime + usage.ru_stime,
     }
@@ -271,7 +273,7 @@ def _self_test(isolated: bool) -> dict[str, Any]:
 
 def main() -> None:
     isolated = sys.argv[1] == "bwrap"
-    sock = socket.socket(fileno=3)
+    sock = socket.socket(fileno=int(sys.argv[2]))
     _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")  # nothing here is readable via /proc
     _reply(sock, {"ready": _self_test(isolated)})
     while True:

@@ -84,7 +84,7 @@ class Teacher(ABC):
     def sampling(self) -> dict[str, Any]:
         return self.cfg.sampling.model_dump()
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 - optional hook
         """Load weights / open connections; called once per task before the first batch."""
 
     @abstractmethod

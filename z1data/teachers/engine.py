@@ -63,7 +63,8 @@ class EngineTeacher(Teacher):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.cfg.backend, self.cfg.model or "", self.cfg.revision, **self.engine_options())
+            c = self.cfg
+            self._engine = make_engine(c.backend, c.model or "", c.revision, **self.engine_options())
         return self._engine
 
     @engine.setter
