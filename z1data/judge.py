@@ -1,26 +1,24 @@
 """Judge a solution against a problem's tests by running it in a sandbox.
 
 One execution per test case (a fresh process each: no state leaks between cases, and a timeout costs
-one case, not the rest). Decisions worth knowing:
+one case, not the rest). Expected outputs never enter the sandbox: everything is compared here, on
+plain data. Decisions worth knowing:
 
 * The syntax check is ``compile()`` in this process (never ``exec``), against this interpreter's grammar.
 * stdio: stdout must equal the expected output after trailing whitespace is stripped from every line and
   trailing blank lines are dropped; with ``float_tol``, tokens that both parse as floats may differ by
   that much (absolute or relative). The program must also exit 0.
-* call and check run a fixed harness (``HARNESS``). It reads a request from stdin (the solution's code,
-  the call or check, and a random per-execution nonce), execs the solution with ``__name__ ==
-  "__solution__"`` (so ``if __name__ == "__main__":`` demo code does not run) and stdout sent to
-  /dev/null, and only after the call or ``check`` has returned writes ``nonce + JSON`` straight to fd 1.
-  A result counts only with that nonce and exit status 0, so ``sys.exit(0)``, ``os._exit(0)``, ``atexit``
-  hooks and fake prints cannot pass. The nonce never appears in the program text or the solution's
-  globals, but a deliberately hostile solution could still dig it out of the harness's frame: this
-  guards against accidents and sloppy shortcuts, not attacks (that is the sandbox's job).
-* check: an ``AssertionError`` is ``failed`` (wrong answer); any other exception is ``runtime_error``.
-* call results cross as JSON (never pickle) and are compared here: tuples equal lists, ints equal
-  floats (JSON has one number type), but booleans only equal booleans. A result JSON cannot hold
-  (a set, an object) fails with a detail. ``fn_name`` is a top-level function, else a method of
-  ``Solution``; ``Solution.method`` names the method explicitly; the class is instantiated per call.
-  As on LeetCode, call-style code sees the ``typing`` names (``List``, ``Optional``...) without importing.
+* call: the sandbox calls ``fn_name`` and sends the return value back as plain data (``sandbox/plain.py``,
+  never pickle); it is compared here, as JSON values: tuples equal lists, ints equal floats, but booleans
+  only equal booleans. A result JSON cannot hold (a set, an object) fails with a detail. ``fn_name`` is a
+  top-level function, else a method of ``Solution``; ``Solution.method`` names the method explicitly;
+  the class is instantiated per call. As on LeetCode, call-style code sees the ``typing`` names.
+* check (HumanEval): the test code runs in a separate driver process that the solution cannot see or
+  reach; it calls the candidate through a proxy and receives plain data, so exiting early, printing,
+  patching builtins, lying ``__eq__`` methods and reading the test code all fail to fake a pass. The
+  problem's ``starter_code`` (HumanEval's prompt) is run in the driver as trusted helpers, so a check that
+  calls a prompt helper (``poly``, ``encode_cyclic``) uses the real one, not the solution's copy.
+  An ``AssertionError`` is ``failed`` (wrong answer); any other exception is ``runtime_error``.
 * Overall status: ``passed`` when every test passes, else the status of the first test that did not.
   With ``stop_on_first_failure`` the later tests are not run and not recorded (``Status`` has no
   "skipped"), but ``pass_rate`` still divides by the problem's full test count. A problem with no test
@@ -32,51 +30,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from z1data.records import Problem, Status, TestResult, Verdict
-from z1data.sandbox.base import ExecResult, Limits, Sandbox
+from z1data.sandbox import plain
+from z1data.sandbox.base import ExecResult, Job, Limits, Sandbox
 
 DETAIL_CHARS = 300
-
-HARNESS = r"""
-import json, os, sys
-
-def _resolve(ns, name):
-    owner, _, attr = name.rpartition(".")
-    if not owner and callable(ns.get(name)):
-        return ns[name]
-    cls = ns.get(owner or "Solution")
-    if isinstance(cls, type) and hasattr(cls, attr):
-        return getattr(cls(), attr)
-    raise NameError(f"function {name!r} not found (top level or on class Solution)")
-
-def _main():
-    req = json.loads(sys.stdin.read())
-    nonce, write, dumps = req.pop("nonce"), os.write, json.dumps
-    sys.stdout = open(os.devnull, "w")
-    ns = {"__name__": "__solution__", "__builtins__": __builtins__}
-    if req["mode"] == "call":  # LeetCode predefines typing names: `nums: List[int]` needs no import there
-        exec("from typing import *", ns)
-    exec(compile(req["code"], "<solution>", "exec"), ns)
-    if req["mode"] == "check":
-        exec(compile(req["check"], "<check>", "exec"), ns)
-        ns["check"](ns[req["entry_point"]])
-        payload = "null"
-    else:
-        result = _resolve(ns, req["fn_name"])(*json.loads(req["args_json"]))
-        try:
-            payload = dumps({"ok": result})
-        except Exception as e:
-            payload = dumps({"bad": f"{type(result).__name__} result is not JSON-serialisable: {e}"})
-    write(1, ("\n" + nonce + payload + "\n").encode())
-
-_main()
-"""
+NO_RESULT = "exited without a result (sys.exit / os._exit before the harness finished?)"
 
 
 def judge(
@@ -147,40 +111,82 @@ def _run_test(
     tests = problem.tests
     if tests.stdio is not None:
         case = tests.stdio[index]
-        res = sandbox.run(code, case.input, limits)
+        res = sandbox.execute(Job(code, stdin=case.input), limits)
         status, detail = _exec_status(res)
         if status == "passed" and not _same_output(res.stdout, case.output, tol):
             status, detail = "failed", _clip(f"expected {case.output[:140]!r}, got {res.stdout[:140]!r}")
-        return TestResult(index, status, res.duration_s, detail)
-    nonce = secrets.token_hex(16)
-    request: dict[str, Any] = {"nonce": nonce, "code": code}
-    if tests.call is not None:
-        case = tests.call.cases[index]
-        request.update(mode="call", fn_name=tests.call.fn_name, args_json=case.args_json)
+    elif tests.call is not None:
+        call = tests.call.cases[index]
+        res = sandbox.execute(Job(code, "call", fn_name=tests.call.fn_name, args_json=call.args_json), limits)
+        status, detail = _call_status(res, json.loads(call.expected_json), tol)
     else:
         assert tests.check is not None
-        request.update(mode="check", check=tests.check.code, entry_point=tests.check.entry_point)
-    res = sandbox.run(HARNESS, json.dumps(request), limits)
-    status, detail = _exec_status(res)
-    at = res.stdout.rfind(nonce)
-    if status == "runtime_error" and tests.check is not None and detail.startswith("AssertionError"):
-        status = "failed"  # an assert in check() is a wrong answer, not a crash
-    elif status == "passed" and at < 0:
-        status, detail = "runtime_error", "exited without a result (sys.exit / os._exit before the harness finished?)"
-    elif status == "passed" and tests.call is not None:
-        try:
-            reply = json.loads(res.stdout[at + len(nonce) :].split("\n", 1)[0])
-        except ValueError:
-            reply = {"bad": "unreadable result line"}
-        expected = json.loads(tests.call.cases[index].expected_json)
-        if "bad" in reply:
-            status, detail = "failed", _clip(reply["bad"])
-        elif not _same_value(reply["ok"], expected, tol):
-            status, detail = (
-                "failed",
-                _clip(f"expected {json.dumps(expected)[:140]}, got {json.dumps(reply['ok'])[:140]}"),
-            )
+        job = Job(
+            code,
+            "check",
+            check_code=tests.check.code,
+            entry_point=tests.check.entry_point,
+            helpers=problem.starter_code,
+        )
+        res = sandbox.execute(job, limits)
+        status, detail = _check_status(res)
     return TestResult(index, status, res.duration_s, detail)
+
+
+def _reply(res: ExecResult) -> dict[str, Any] | None:
+    try:
+        reply = json.loads(res.result) if res.result else None
+    except ValueError:
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+def _exception_status(kind: str, text: str) -> tuple[Status, str]:
+    return ("memory" if kind == "MemoryError" else "runtime_error"), _clip(f"{kind}: {text}".rstrip(": "))
+
+
+def _call_status(res: ExecResult, expected: Any, tol: float | None) -> tuple[Status, str]:
+    status, detail = _exec_status(res)
+    reply = _reply(res)
+    if status != "passed" or res.timed_out:
+        return status, detail
+    if reply is None:
+        return "runtime_error", NO_RESULT if not res.result else "unreadable result"
+    if "exc" in reply:
+        kind, text = [*list(reply["exc"]), "", ""][:2]
+        return _exception_status(str(kind), str(text))
+    if "bad" in reply:
+        return "failed", _clip(str(reply["bad"]))
+    try:
+        value = plain.decode(reply["ok"])
+    except (KeyError, ValueError, TypeError, RecursionError):
+        return "runtime_error", "unreadable result"
+    try:
+        actual = json.loads(json.dumps(value))  # compare as JSON values: tuples become lists, etc.
+    except (TypeError, ValueError) as e:
+        return "failed", _clip(f"{type(value).__name__} result is not JSON-serialisable: {e}")
+    if not _same_value(actual, expected, tol):
+        return "failed", _clip(f"expected {json.dumps(expected)[:140]}, got {json.dumps(actual)[:140]}")
+    return "passed", ""
+
+
+def _check_status(res: ExecResult) -> tuple[Status, str]:
+    """The driver's verdict decides; how the solution's process ended explains a non-pass."""
+    if res.timed_out:
+        return "timeout", ""
+    if res.output_truncated:
+        return "failed", "output limit exceeded"
+    verdict = _reply(res) or {}
+    kind, detail = verdict.get("status"), _clip(str(verdict.get("detail", "")))
+    if kind == "passed":
+        return "passed", ""
+    if kind in ("assertion", "not_plain"):
+        return "failed", detail
+    if kind == "error":
+        return _exception_status(str(verdict.get("type", "")), detail.split(": ", 1)[-1])
+    if res.memory_exceeded:
+        return "memory", _last_line(res.stderr)
+    return "runtime_error", _last_line(res.stderr) or detail or NO_RESULT
 
 
 def _exec_status(res: ExecResult) -> tuple[Status, str]:

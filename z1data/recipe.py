@@ -132,7 +132,10 @@ class TeacherConfig(_Strict):
             raise ValueError(f"teacher '{self.name}': backend '{self.backend}' needs 'model'")
         if self.backend == "openai" and not self.base_url:
             raise ValueError(f"teacher '{self.name}': backend 'openai' needs 'base_url'")
-        wrong = sorted((self.model_fields_set & (_VLLM_OPTIONS | _OPENAI_OPTIONS)) - BACKEND_OPTIONS[self.backend])
+        # Compared with defaults, not with the keys given: a dumped recipe (every default written out) re-validates.
+        fields = type(self).model_fields
+        others = (_VLLM_OPTIONS | _OPENAI_OPTIONS) - BACKEND_OPTIONS[self.backend]
+        wrong = sorted(k for k in others if getattr(self, k) != fields[k].default)
         if wrong:
             raise ValueError(f"teacher '{self.name}': {', '.join(wrong)} not used by backend '{self.backend}'")
         return self
@@ -235,10 +238,55 @@ class SelectConfig(_Strict):
         return self
 
 
+class StageResources(_Strict):
+    """One stage's overrides of the executor block: generation wants GPU nodes, verification many CPU cores,
+    so on Slurm they are separate jobs, each with its own partition, time limit and memory."""
+
+    tasks: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1)  # tasks running at once (Slurm: the array's %limit)
+    cpus: int | None = Field(default=None, ge=1)  # per task
+    gpus: int | None = Field(default=None, ge=0)  # per task
+    mem_gb: int | None = Field(default=None, ge=1)  # per task
+    partition: str | None = None  # slurm
+    time: str | None = None  # slurm, e.g. "48:00:00"
+
+
+class SlurmOptions(_Strict):
+    """sbatch settings; the node needs only the package and this recipe (written next to the job's logs)."""
+
+    partition: str | None = None  # None: the cluster's default partition
+    time: str = "24:00:00"
+    qos: str | None = None
+    account: str | None = None
+    sbatch_args: dict[str, str | int] = {}  # any other #SBATCH --key=value, e.g. {constraint: h100}
+    env_command: str | None = None  # run before the task, e.g. "module load cuda; source /shared/venv/bin/activate"
+    python: str | None = None  # interpreter on the nodes; default: the submitting one (a shared filesystem)
+    max_array_size: int = Field(default=1001, ge=1)  # the cluster's MaxArraySize
+
+
+class RayOptions(_Strict):
+    address: str | None = None  # None: $RAY_ADDRESS, else a local Ray; "auto": the running cluster
+    max_retries: int = Field(default=0, ge=0)  # Ray restarts of a dead worker, before datatrove's 3 resubmissions
+
+
+_EXECUTOR_STAGES = Literal[
+    "source", "dedup", "decontaminate", "generate", "verify", "bucket", "filter", "select", "version"
+]
+
+
 class ExecutorConfig(_Strict):
-    kind: Literal["local"] = "local"  # ray / slurm: see issue 7
-    tasks: int = Field(default=1, ge=1)
+    """Where stages run: datatrove's Local, Ray or Slurm executor. It changes speed and placement, never rows,
+    so no stage fingerprint includes it: the same recipe gives the same content hash on every kind."""
+
+    kind: Literal["local", "ray", "slurm"] = "local"
+    tasks: int = Field(default=1, ge=1)  # per stage, at most ``shards``; source, dedup and select use one
     workers: int = Field(default=1, ge=1)
+    cpus: int = Field(default=1, ge=1)  # per task (ray, slurm)
+    gpus: int = Field(default=0, ge=0)  # per task (ray, slurm)
+    mem_gb: int = Field(default=2, ge=1)  # per task (ray, slurm)
+    stages: dict[_EXECUTOR_STAGES, StageResources] = {}  # per-stage overrides; "version" is Slurm's final job
+    slurm: SlurmOptions = SlurmOptions()
+    ray: RayOptions = RayOptions()
 
 
 class Recipe(_Strict):

@@ -1,8 +1,9 @@
-"""Build a recipe: run each stage as a datatrove pipeline under datatrove's executor, then write the version.
+"""Build a recipe: run each stage as a datatrove pipeline under the recipe's executor, then write the version.
 
 Stage outputs live in ``<data>/.stages/<stage>-<fingerprint>/`` and are shared by every version of
 every recipe whose chain up to that stage is the same, so an ablation that changes only selection
-re-runs only selection. Within a stage the shard is the unit of resumption.
+re-runs only selection. Within a stage the shard is the unit of resumption. The executor (local, Ray or
+Slurm: ``z1data/executors.py``) only places the shards' work, so it changes no row and no fingerprint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from loguru import logger
 
 from z1data.fingerprint import chain
 from z1data.recipe import Recipe
-from z1data.stage import GlobalStage, ShardStage, shard_stats
+from z1data.stage import ShardStage, shard_done, shard_stats
 from z1data.stages.bucket import BucketStage
 from z1data.stages.decontaminate import DecontaminateStage
 from z1data.stages.dedup import DedupStage
@@ -51,36 +52,54 @@ def plan(recipe: Recipe, data_dir: Path) -> list[StageRun]:
     return [StageRun(name, fp, root / f"{name}-{fp[:16]}", params) for name, fp, params in chain(recipe)]
 
 
-def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[str, Any]:
-    from datatrove.executor import LocalPipelineExecutor
-
+def make_step(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> ShardStage:
+    """The stage's datatrove step, about to run: plain data (the recipe and two directories), cheap to ship to
+    a worker. Its directory gets ``fingerprint.json`` first, so a partly written stage says what it is."""
     from z1data.stage import write_json_atomic
 
     run.dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         {"stage": run.name, "fingerprint": run.fingerprint, "params": run.params}, run.dir / "fingerprint.json"
     )
-    step = STAGES[run.name](
+    return STAGES[run.name](
         recipe.as_dict() | {"name": recipe.name}, str(upstream.dir) if upstream else None, str(run.dir), recipe.shards
     )
-    global_stage = isinstance(step, (SourceStage, GlobalStage))  # these read every shard in one task
-    tasks = 1 if global_stage else min(recipe.executor.tasks, recipe.shards)
-    executor = LocalPipelineExecutor(
-        pipeline=[step],
-        tasks=tasks,
-        workers=min(recipe.executor.workers, tasks),
-        logging_dir=str(run.dir / "datatrove"),
-        skip_completed=True,
-    )
-    executor.run()
+
+
+def stage_complete(run: StageRun, num_shards: int) -> bool:
+    """Every shard's stats file (its completion marker) is there, whatever executor wrote it."""
+    return all(shard_done(run.dir, i) for i in range(num_shards))
+
+
+def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[str, Any]:
+    from z1data.executors import make_executor
+
+    if not stage_complete(run, recipe.shards):
+        make_executor(recipe, run.name, make_step(recipe, run, upstream), run.dir / "datatrove").run()
+        if missing := [i for i in range(recipe.shards) if not shard_done(run.dir, i)]:
+            raise RuntimeError(
+                f"stage {run.name}: shards {missing} unfinished after the {recipe.executor.kind} run "
+                f"(logs: {run.dir / 'datatrove'}); run the build again to resume"
+            )
     return shard_stats(run.dir, recipe.shards)
 
 
-def build_stages(recipe: Recipe, data_dir: Path) -> list[tuple[StageRun, dict[str, Any]]]:
-    """Run (or resume, or skip) every stage; return each stage with its summed stats."""
+def build_stages(
+    recipe: Recipe, data_dir: Path, version: str | None = None, force: bool = False
+) -> list[tuple[StageRun, dict[str, Any]]]:
+    """Run (or resume, or skip) every stage; return each stage with its summed stats.
+
+    On Slurm the stages cannot run inside this process: unfinished ones are submitted as chained jobs (plus,
+    given ``version``, a final job that writes it) and :class:`~z1data.executors.BuildSubmitted` is raised.
+    """
+    runs = plan(recipe, data_dir)
+    if recipe.executor.kind == "slurm" and not all(stage_complete(r, recipe.shards) for r in runs):
+        from z1data.executors import submit_slurm
+
+        raise submit_slurm(recipe, runs, data_dir, version, force)
     results: list[tuple[StageRun, dict[str, Any]]] = []
     upstream: StageRun | None = None
-    for run in plan(recipe, data_dir):
+    for run in runs:
         logger.info(f"stage {run.name} -> {run.dir}")
         stats = run_stage(recipe, run, upstream)
         logger.info(f"stage {run.name}: in {stats['rows_in']}, kept {stats['kept']}, dropped {stats['dropped']}")
@@ -90,7 +109,11 @@ def build_stages(recipe: Recipe, data_dir: Path) -> list[tuple[StageRun, dict[st
 
 
 def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bool = False) -> BuildResult:
-    """Build ``data/<recipe>/<version>/``: a no-op when that version is already this build."""
+    """Build ``data/<recipe>/<version>/``: a no-op when that version is already this build.
+
+    With ``executor.kind: slurm`` the first call submits the stages and raises ``BuildSubmitted``; the last
+    job calls this function again on a node, where every stage is finished, and writes the version.
+    """
     if not version or "/" in version or version.startswith("."):
         raise ValueError(f"invalid VERSION '{version}': use a plain name like v1 or demo")
     version_dir = data_dir / recipe.name / version
@@ -99,7 +122,7 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
     if (done := existing_build(version_dir, key, force)) is not None:
         logger.info(f"{version_dir} is up to date (content hash {done.content_hash})")
         return done
-    results = build_stages(recipe, data_dir)
+    results = build_stages(recipe, data_dir, version, force)
     last_run, _ = results[-1]
     entries = funnel(results, results[-1][1]["kept"])
     if problems := check_funnel(entries):

@@ -3,10 +3,19 @@ import pytest
 from z1data.judge import judge, judge_many, normalize_output
 from z1data.records import CallCase, CallTests, CheckTests, Problem, StdioCase
 from z1data.records import Tests as Spec  # not "Test*": pytest would try to collect it
-from z1data.sandbox import Limits, SubprocessSandbox
+from z1data.sandbox import Limits, Sandbox, make_sandbox
 
-SB = SubprocessSandbox()
+SB: Sandbox
 FAST = Limits(time_s=1.0, memory_mb=256)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sandbox():
+    """One warm, isolated pool for the module (the default sandbox, uncalibrated: limits as written)."""
+    global SB
+    with make_sandbox(workers=2, calibrate=False) as sandbox:
+        SB = sandbox
+        yield sandbox
 
 
 def stdio(*cases: tuple[str, str], time_limit_s: float | None = None) -> Problem:

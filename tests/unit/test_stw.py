@@ -258,3 +258,41 @@ def test_prefix_reuse_equals_independent_seeded_sampling_on_transformers(
     cfg = STWConfig((6, 12), total_max_tokens=18, n=2, temperature=1.0, top_p=0.95, seed=3)
     reused = sweep(tiny_engine, tiny_prompts[:4], cfg)
     assert reused == run_stw(tiny_engine, tiny_prompts[:4], STWConfig(**{**cfg.__dict__, "reuse_prefix": False}))
+
+
+class ByteEngine(ScriptedEngine):
+    """Byte-level tokens (multi-byte characters span several tokens); capped texts drop a trailing half
+    character the way vLLM's detokenizer does when ``holds_back``, or keep U+FFFD like a plain decode."""
+
+    TEXT = "héllo €uro naïve ∑ done".encode()
+
+    def __init__(self, holds_back: bool):
+        super().__init__({})
+        self.holds_back = holds_back
+
+    @property
+    def tokenizer(self) -> Any:
+        class Tok:
+            def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+                return bytes(ids).decode("utf-8", errors="replace")
+
+        return Tok()
+
+    def complete(self, prompts: list[str], params: list[SamplingParams]) -> list[Completion]:
+        self.calls.append(list(zip(prompts, params, strict=True)))
+        out = []
+        for p, sp in zip(prompts, params, strict=True):
+            ids = tuple(self.TEXT[: sp.max_tokens]) if HINT not in p else tuple(b"ok")
+            text = self.tokenizer.decode(list(ids))
+            finish = "stop" if HINT in p else "length"
+            out.append(Completion(text.rstrip("\ufffd") if self.holds_back else text, ids, finish, 1))
+        return out
+
+
+@pytest.mark.parametrize("holds_back", [True, False])
+def test_cut_inside_a_character_matches_fresh_runs(holds_back: bool) -> None:
+    cfg = STWConfig((2, 3, 9, 12), total_max_tokens=40)  # 2 and 9 cut inside "é" and "€" (byte-level tokens)
+    reused = run_stw(ByteEngine(holds_back), ["p"], cfg)
+    assert reused == run_stw(ByteEngine(holds_back), ["p"], STWConfig(**{**cfg.__dict__, "reuse_prefix": False}))
+    assert [reused[b][0].thinking_text for b in cfg.budgets] == ["h", "hé", "héllo ", "héllo €ur"]
+    assert reused[12][0].thinking_tokens == 12

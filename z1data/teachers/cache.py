@@ -6,7 +6,8 @@ One append-only JSONL file per (teacher, shard) under the generate stage's direc
 - ``{"t": "sent", "k": [keys]}`` — written just before a batch goes to the engine: the audit trail
   of what was paid for, and how a crashed run's in-flight requests are told apart on resume;
 - ``{"t": "done", "k": key, "d": {response, completion_tokens, finish_reason, latency_s, ...}}`` —
-  written the moment a response arrives (the openai engine streams them one by one).
+  written the moment a response arrives (the openai engine streams them one by one), or copied
+  from a fallback file (the same shard in another generate stage directory) that already had it.
 
 Crash safety. A record is one ``os.write`` of a whole line on an ``O_APPEND`` descriptor, so after a
 SIGKILL the file holds every completed write (the page cache survives the process); ``fsync`` after
@@ -110,10 +111,6 @@ class RequestCache:
             raise CacheLockedError(f"{self.path}: another process is generating this shard") from None
         self._fd = fd
         self._repair_tail()
-        for p in self.fallbacks:
-            for rec in read_records(p)[0]:
-                if rec.get("t") == "done":
-                    self.responses.setdefault(rec["k"], rec["d"])
         sent: set[str] = set()
         records, bad = read_records(self.path)
         for rec in records:
@@ -153,6 +150,27 @@ class RequestCache:
             self._fd = None
 
     # ------------------------------------------------------------ use
+    def adopt(self, wanted: set[str]) -> int:
+        """Copy the responses for ``wanted`` keys found in the fallback files into this cache.
+
+        Read only when something is missing, and only the wanted keys are kept, so many sibling caches
+        cost one pass over their files, never their memory. Adopted records are appended here, so this
+        shard's own file alone holds every response its rows were made from.
+        """
+        wanted = wanted - self.responses.keys()
+        found = 0
+        for p in self.fallbacks:
+            if not wanted:
+                break
+            for rec in read_records(p)[0]:
+                if rec.get("t") == "done" and rec["k"] in wanted:
+                    wanted.discard(rec["k"])
+                    self._append(encode_record(rec))
+                    self.responses[rec["k"]] = rec["d"]
+                    found += 1
+        self.stats["adopted"] += found
+        return found
+
     def __contains__(self, key: str) -> bool:
         return key in self.responses
 
@@ -218,6 +236,8 @@ def generate_with_cache(
     else:
         prompts = [teacher.render(r) for r in requests]
         keys = [teacher.request_key(r, p) for r, p in zip(requests, prompts, strict=True)]
+        if cache.fallbacks:
+            cache.adopt({k for k in keys if k not in cache})
         todo = []
         for i, k in enumerate(keys):
             hit = cache.get(k)

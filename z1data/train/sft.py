@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output-dir", help="default: the config's output_dir, else models/<config>/<recipe>/<version>")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. trl.max_steps=3")
     a = ap.parse_args(argv)
-    cfg = load_config(a.config, a.set)
+    try:
+        cfg = load_config(a.config, a.set)
+    except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError: it names the bad key
+        print(f"error: {a.config}: {e}", file=sys.stderr)
+        return 2
     if cfg.accelerate_config and "LOCAL_RANK" not in os.environ:  # not yet inside a launcher: become one
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", cfg.accelerate_config]
         os.execv(sys.executable, [*launch, "-m", "z1data.train.sft", *argv])

@@ -1,0 +1,109 @@
+"""End to end: quickstart version -> a few SFT steps of the tiny model -> a two-budget STW sweep -> report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUICKSTART, REPO
+from z1data.recipe import load_recipe
+from z1data.run import build
+
+pytestmark = pytest.mark.slow
+BUDGETS, TOTAL = (16, 32), 48
+
+
+def z1data_cli(*argv: str) -> int:
+    """The eval/report subcommands as ``z1data`` registers them."""
+    from z1data.eval.cli import add_parsers
+
+    ap = argparse.ArgumentParser(prog="z1data")
+    add_parsers(ap.add_subparsers(dest="command", required=True))
+    a = ap.parse_args(list(argv))
+    return a.fn(a)
+
+
+def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    recipe = load_recipe(QUICKSTART, ["sources.0.limit=8", "generate.teachers.0.sampling.max_new_tokens=24"])
+    version = build(recipe, "it", tmp_path / "data").version_dir
+
+    model = tmp_path / "model"
+    train = subprocess.run(
+        [sys.executable, "-m", "z1data.train.sft", str(REPO / "recipes/train/tiny-cpu.yaml"),
+         "--version-dir", str(version), "--output-dir", str(model), "--set", "trl.max_steps=3"],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    info = json.loads((model / "z1data_train.json").read_text())
+    assert info["steps"] == 3 and info["rows"] == 16 and info["version"] == "it" and info["dropped_overlong"] == 0
+    assert (model / "model.safetensors").is_file() and (model / "tokenizer.json").is_file()
+
+    budgets = "[" + ",".join(map(str, BUDGETS)) + "]"
+    sets = ["--set", "limit=4", "--set", f"budgets={budgets}", "--set", f"total_max_tokens={TOTAL}"]
+    rc = z1data_cli("eval", str(REPO / "recipes/eval/humaneval-stw.yaml"), "--model", str(model), *sets)
+    assert rc == 0
+    run = model / "eval" / "humaneval-stw"  # beside the model
+    results = json.loads((run / "results.json").read_text())
+    assert results["label"] == "model (quickstart/it)" and results["problems"] == 4
+    assert [b["budget"] for b in results["budgets"]] == list(BUDGETS)
+    rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * len(BUDGETS)
+    for summary in results["budgets"]:
+        mine = [r for r in rows if r["budget"] == summary["budget"]]
+        n = len(mine)
+        assert summary["samples"] == n == 4
+        assert summary["accuracy"] == sum(r["passed"] for r in mine) / n
+        assert summary["avg_thinking_tokens"] == sum(r["thinking_tokens"] for r in mine) / n
+        assert summary["avg_answer_tokens"] == sum(r["answer_tokens"] for r in mine) / n
+        assert summary["capped_share"] == sum(r["capped"] for r in mine) / n
+        for r in mine:
+            assert r["thinking_tokens"] <= r["budget"] and r["thinking_tokens"] + r["answer_tokens"] <= TOTAL
+            assert r["answer_tokens"] == 0 or r["capped"]
+    table = (run / "results.md").read_text()
+    assert table.count("\n| 16 |") == 1 and table.count("\n| 32 |") == 1
+    assert (run / "scaling.png").stat().st_size > 1000
+
+    assert z1data_cli("report", str(model), "--out", str(tmp_path / "report")) == 0
+    assert "humaneval" in (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "scaling.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"epochs": 2}, "epochs"),  # unknown top-level key
+        ({"trl": {"learning_rat": 1e-5}}, "learning_rat"),  # not an SFTConfig field
+        ({"trl": {"max_length": 512}}, "top level"),  # owned by the script
+        ({"max_length": None}, "max_length"),  # required: never a silent default
+    ],
+)
+def test_train_config_rejects_mistakes(change: dict, match: str) -> None:
+    pytest.importorskip("trl")
+    from z1data.train.sft import TrainConfig
+
+    base = {"model": "tiny:qwen2", "max_length": 64}
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.model_validate({k: v for k, v in {**base, **change}.items() if v is not None})
+
+
+def test_train_configs_in_the_repo_validate() -> None:
+    pytest.importorskip("trl")
+    from z1data.train.sft import load_config
+
+    z1 = load_config(REPO / "recipes/train/z1-7b.yaml")
+    assert (z1.model, z1.trl["num_train_epochs"], z1.trl["learning_rate"]) == (
+        "Qwen/Qwen2.5-Coder-7B-Instruct",
+        2,
+        1e-5,
+    )
+    assert (z1.trl["lr_scheduler_type"], z1.trl["warmup_steps"], z1.trl["bf16"]) == ("cosine", 100, True)
+    assert z1.accelerate_config and (REPO / z1.accelerate_config).is_file() and z1.max_length >= 4096
+    tiny = load_config(REPO / "recipes/train/tiny-cpu.yaml", ["trl.max_steps=2"])
+    assert tiny.trl["use_cpu"] and tiny.trl["max_steps"] == 2

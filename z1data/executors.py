@@ -1,0 +1,258 @@
+"""The recipe's ``executor:`` block turned into a datatrove executor: Local, Ray or Slurm.
+
+The executor only places work; it never changes rows. A stage's shard ``i`` is written by whichever task
+owns it (``i % tasks``), atomically, with its ``stats/<i>.json`` last, so local, Ray and Slurm runs of one
+recipe give the same content hash, and a task that dies and is retried redoes only unfinished shards.
+
+Slurm: every stage is its own job array (GPU stages and CPU stages get their own partition, time and
+memory), chained with ``afterok`` dependencies, and a final one-task job writes the version. A node
+re-creates its step from the recipe: the job script runs ``python -m z1data.executors <step.json>``, where
+``step.json`` holds the recipe and the stage's directories, so nothing but the recipe and the package has
+to reach a node (no pickled Python objects cross versions of the code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.executor.base import PipelineExecutor
+from datatrove.executor.slurm import SlurmPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+from loguru import logger
+
+from z1data.recipe import ExecutorConfig, Recipe, StageResources
+from z1data.stage import GlobalStage, ShardStage
+from z1data.version import build_key
+
+if TYPE_CHECKING:
+    from z1data.run import StageRun
+
+STEP_FILE = "z1data-step.json"  # what a Slurm node reads to re-create its step
+
+
+class BuildSubmitted(RuntimeError):
+    """``build`` handed the stages to Slurm; the final job writes the version when they finish."""
+
+    def __init__(self, message: str, job_ids: list[str]):
+        super().__init__(message)
+        self.job_ids = job_ids
+
+
+class VersionStep(PipelineStep):
+    """Slurm's last job: once every stage has finished, write the version exactly as ``z1data build`` does."""
+
+    type = "z1data"
+    name = "version"
+
+    def __init__(self, recipe: dict[str, Any], version: str, data_dir: str, force: bool = False):
+        super().__init__()
+        self.recipe, self.version, self.data_dir, self.force = recipe, version, data_dir, force
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Any:
+        from z1data.run import build
+
+        result = build(Recipe.model_validate(self.recipe), self.version, Path(self.data_dir), force=self.force)
+        logger.info(f"wrote {result.version_dir}: {result.rows} rows, content hash {result.content_hash}")
+        yield from ()
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one stage asks for: the executor block with that stage's overrides applied."""
+
+    tasks: int
+    workers: int
+    cpus: int
+    gpus: int
+    mem_gb: int
+    partition: str | None
+    time: str
+
+
+def single_task(step: PipelineStep) -> bool:
+    """Source, dedup and select read every shard at once (and the version job writes once): one task."""
+    from z1data.stages.source import SourceStage
+
+    return isinstance(step, (SourceStage, GlobalStage)) or not isinstance(step, ShardStage)
+
+
+def resources(cfg: ExecutorConfig, stage_name: str, step: PipelineStep) -> Resources:
+    o = cfg.stages.get(stage_name, StageResources())  # type: ignore[call-overload]
+    shards = step.num_shards if isinstance(step, ShardStage) else 1
+    tasks = 1 if single_task(step) else min(o.tasks or cfg.tasks, shards)
+    return Resources(
+        tasks=tasks,
+        workers=min(o.workers or cfg.workers, tasks),
+        cpus=o.cpus or cfg.cpus,
+        gpus=cfg.gpus if o.gpus is None else o.gpus,
+        mem_gb=o.mem_gb or cfg.mem_gb,
+        partition=o.partition or cfg.slurm.partition,
+        time=o.time or cfg.slurm.time,
+    )
+
+
+def make_executor(
+    recipe: Recipe,
+    stage_name: str,
+    step: PipelineStep,
+    logging_dir: str | Path,
+    depends: PipelineExecutor | None = None,
+) -> PipelineExecutor:
+    """The datatrove executor that runs ``step`` as the recipe's executor block says.
+
+    Completion markers live under ``<logging_dir>/tasks-<N>``: datatrove marks *ranks* done, and rank ``r``
+    of 2 tasks owns other shards than rank ``r`` of 4, so markers from a run with another task count must
+    not make a relaunch skip shards that were never written.
+    """
+    cfg = recipe.executor
+    res = resources(cfg, stage_name, step)
+    logs = str(Path(logging_dir) / f"tasks-{res.tasks}")
+    if cfg.kind == "local":
+        return LocalPipelineExecutor(
+            pipeline=[step], tasks=res.tasks, workers=res.workers, logging_dir=logs, skip_completed=True
+        )
+    if cfg.kind == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        connect_ray(cfg)
+        retries = cfg.ray.max_retries
+        return RayPipelineExecutor(
+            pipeline=[step],
+            tasks=res.tasks,
+            workers=res.workers,
+            logging_dir=logs,
+            skip_completed=True,
+            cpus_per_task=res.cpus,
+            mem_per_cpu_gb=res.mem_gb / res.cpus,
+            gpus_per_task=res.gpus,
+            ray_remote_kwargs={"max_restarts": retries, "max_task_retries": retries} if retries else None,
+        )
+    executor = SlurmExecutor(recipe, stage_name, step, logs, res, depends)
+    executor.spec["logging_dir"] = str(logging_dir)  # the node calls make_executor with the same arguments
+    return executor
+
+
+def connect_ray(cfg: ExecutorConfig) -> None:
+    """Join the Ray cluster the recipe names, unless this process is already connected (e.g. by a test)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=cfg.ray.address, include_dashboard=False, log_to_driver=False)
+
+
+class SlurmExecutor(SlurmPipelineExecutor):
+    """datatrove's Slurm executor with three changes, each for a reason given where it is made."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        stage_name: str,
+        step: PipelineStep,
+        logging_dir: str,
+        res: Resources,
+        depends: PipelineExecutor | None,
+    ):
+        opts = recipe.executor.slurm
+        sbatch = {"kill-on-invalid-dep": "yes", **({"account": opts.account} if opts.account else {})}
+        super().__init__(
+            pipeline=[step],
+            tasks=res.tasks,
+            workers=res.workers,
+            time=res.time,
+            partition=res.partition,  # type: ignore[arg-type]  # None is dropped in get_sbatch_args
+            cpus_per_task=res.cpus,
+            gpus_per_task=res.gpus,
+            job_name=f"z1data-{recipe.name.replace('/', '-')}-{stage_name}",
+            qos=opts.qos or "",
+            env_command=opts.env_command,
+            sbatch_args={**sbatch, **opts.sbatch_args},
+            max_array_size=opts.max_array_size,
+            depends=depends,  # type: ignore[arg-type]
+            logging_dir=logging_dir,
+            skip_completed=True,
+        )
+        self.mem_gb = res.mem_gb
+        self.python = opts.python or sys.executable
+        self.spec = {"stage": stage_name, "recipe": recipe.as_dict() | {"name": recipe.name}, "args": step_args(step)}
+
+    def launch_job(self) -> None:
+        with self.logging_dir.open(STEP_FILE, "w") as f:
+            json.dump(self.spec, f, indent=2)
+        super().launch_job()
+
+    def get_launch_file_contents(self, sbatch_args: dict, run_script: str) -> str:
+        # The node re-creates the step from the recipe instead of unpickling datatrove's executor.pik.
+        pickled = f"launch_pickled_pipeline {self.logging_dir.resolve_paths('executor.pik')}"
+        step_file = shlex.quote(self.logging_dir.resolve_paths(STEP_FILE))
+        node = f"{shlex.quote(self.python)} -m z1data.executors {step_file}"
+        return super().get_launch_file_contents(sbatch_args, run_script.replace(pickled, node))
+
+    def get_sbatch_args(self, max_array: int = 1) -> dict:
+        args = super().get_sbatch_args(max_array)
+        if "mem-per-cpu" not in self._sbatch_args:  # memory is asked per task, not per CPU
+            args.pop("mem-per-cpu", None)
+            args.setdefault("mem", f"{self.mem_gb}G")
+        return {k: v for k, v in args.items() if v is not None}
+
+    def launch_merge_stats(self) -> None:
+        """No merge job: datatrove's merged stats.json counts only the ranks of the last launch and the shards
+        they redid, while z1data's manifest sums ``stats/<shard>.json``, one file per shard, relaunch-safe."""
+
+
+def step_args(step: PipelineStep) -> list[Any]:
+    """The constructor arguments a node needs to re-create ``step``: plain JSON."""
+    if isinstance(step, VersionStep):
+        return [step.version, step.data_dir, step.force]
+    assert isinstance(step, ShardStage), f"cannot run {type(step).__name__} on Slurm"
+    return [str(step.in_dir) if step.in_dir else None, str(step.out_dir), step.num_shards]
+
+
+def step_from_spec(spec: dict[str, Any]) -> PipelineStep:
+    from z1data.run import STAGES
+
+    cls = VersionStep if spec["stage"] == "version" else STAGES[spec["stage"]]
+    return cls(spec["recipe"], *spec["args"])
+
+
+def submit_slurm(
+    recipe: Recipe, runs: list[StageRun], data_dir: Path, version: str | None, force: bool = False
+) -> BuildSubmitted:
+    """Submit the unfinished stages as chained job arrays, then (given a version) the job that writes it."""
+    from z1data.run import make_step, stage_complete
+
+    if "SLURM_ARRAY_TASK_ID" in os.environ:  # the version job found a stage unfinished: never submit from a node
+        raise RuntimeError("stages are unfinished inside a Slurm task: did a job it depends on fail?")
+    chain: list[PipelineExecutor] = []
+    for upstream, run in zip([None, *runs[:-1]], runs, strict=True):
+        if not stage_complete(run, recipe.shards):
+            step = make_step(recipe, run, upstream)
+            chain.append(make_executor(recipe, run.name, step, run.dir / "datatrove", chain[-1] if chain else None))
+    if version is not None:
+        step = VersionStep(recipe.as_dict() | {"name": recipe.name}, version, str(data_dir), force)
+        key = build_key(recipe.hash(), runs[-1].fingerprint)  # a new build never meets an old completion marker
+        logs = data_dir / ".stages" / f"version-{key[:16]}" / recipe.name / version
+        chain.append(make_executor(recipe, "version", step, logs, chain[-1] if chain else None))
+    chain[-1].run()  # datatrove launches the dependencies first
+    jobs = [str(e.job_id) for e in chain if e.job_id not in (None, -1)]  # type: ignore[attr-defined]
+    then = f"the last one writes {data_dir / recipe.name / version}" if version else "re-run once they finish"
+    return BuildSubmitted(f"submitted Slurm jobs {' -> '.join(jobs)}; {then} (watch: squeue -u $USER)", jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """On a Slurm node: ``python -m z1data.executors STEP_JSON`` re-creates the step and runs this array task."""
+    (path,) = argv if argv is not None else sys.argv[1:]
+    spec = json.loads(Path(path).read_text())
+    recipe = Recipe.model_validate(spec["recipe"])
+    make_executor(recipe, spec["stage"], step_from_spec(spec), spec["logging_dir"]).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
