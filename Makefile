@@ -7,13 +7,20 @@ RECIPE ?= recipes/quickstart.yaml
 VERSION ?=
 DATA ?= data
 PYTEST_ARGS ?=
+TRAIN ?= recipes/train/tiny-cpu.yaml
+EVAL ?= recipes/eval/humaneval-stw.yaml
+MODEL ?=
+ARGS ?=
+RECIPE_NAME = $$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")
 
-.PHONY: help install dataset inspect test bench lint format schemas clean
+.PHONY: help install dataset inspect train eval test bench lint format schemas clean
 
 help:
 	@echo "make install                      create $(VENV) with the CPU torch wheel and z1data[dev]"
 	@echo "make dataset VERSION=x [RECIPE=…]  build data/<recipe>/<x>/ (default recipe: $(RECIPE))"
 	@echo "make inspect VERSION=x [RECIPE=…]  funnel, buckets and length stats of a version"
+	@echo "make train VERSION=x [TRAIN=…]     TRL SFT on a version (default: the tiny CPU config)"
+	@echo "make eval MODEL=dir [EVAL=…]       Shifted Thinking Window eval with a budget sweep"
 	@echo "make test                          the test suite (CPU only, offline)"
 	@echo "make bench                         benchmarks (ratios against a baseline run alongside)"
 	@echo "make lint                          ruff check + format check"
@@ -22,7 +29,7 @@ help:
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,train,eval]"
 	$(BIN)/python -m pip check
 
 dataset:
@@ -31,7 +38,15 @@ dataset:
 
 inspect:
 	@test -n "$(VERSION)" || { echo "usage: make inspect VERSION=x [RECIPE=recipes/….yaml]"; exit 2; }
-	$(BIN)/z1data inspect $(DATA)/$$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")/$(VERSION)
+	$(BIN)/z1data inspect $(DATA)/$(RECIPE_NAME)/$(VERSION)
+
+train:
+	@test -n "$(VERSION)" || { echo "usage: make train VERSION=x [RECIPE=…] [TRAIN=recipes/train/….yaml] [ARGS='--set trl.max_steps=10']"; exit 2; }
+	$(BIN)/python -m z1data.train.sft $(TRAIN) --version-dir $(DATA)/$(RECIPE_NAME)/$(VERSION) $(ARGS)
+
+eval:
+	@test -n "$(MODEL)" || { echo "usage: make eval MODEL=dir|hub-name [EVAL=recipes/eval/….yaml] [ARGS=…]"; exit 2; }
+	$(BIN)/z1data eval $(EVAL) --model $(MODEL) $(ARGS)
 
 # pytest exits 5 when a selection collects no tests: say so loudly, and don't fail the run for it.
 test:

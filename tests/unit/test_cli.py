@@ -10,7 +10,9 @@ import pytest
 from z1data.cli import main, parser
 
 
-@pytest.mark.parametrize("cmd", [[], ["build"], ["inspect"], ["verify"], ["humaneval"]])
+@pytest.mark.parametrize(
+    "cmd", [[], ["build"], ["inspect"], ["verify"], ["humaneval"], ["diff"], ["export"], ["push"], ["eval"], ["report"]]
+)
 def test_help_on_every_command(cmd: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         parser().parse_args([*cmd, "--help"])

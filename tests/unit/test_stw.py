@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from statistics import mean
 from typing import Any
 
@@ -187,11 +188,13 @@ STOPS = (989, 740)  # tokens the re-drawn tiny model emits at varied positions: 
 
 
 @pytest.fixture(scope="module")
-def tiny_engine(tiny_model_dir: Any) -> Any:
+def tiny_engine(tiny_model_dir: Any) -> Iterator[Any]:
     import torch
 
     from z1data.engines.transformers import TransformersEngine
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model gains nothing from threads and suffers badly on a busy box
     eng = TransformersEngine(str(tiny_model_dir), batch_size=4)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -200,7 +203,8 @@ def tiny_engine(tiny_model_dir: Any) -> Any:
                 p.normal_(0, 0.3)
     eng.hf_model.generation_config.eos_token_id = [eng.tokenizer.eos_token_id, *STOPS]
     eng.eos_ids = {eng.tokenizer.eos_token_id, *STOPS}
-    return eng
+    yield eng
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

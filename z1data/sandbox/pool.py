@@ -63,7 +63,8 @@ class WorkerPool(Sandbox):
         self.time_factor = time_factor
         self.bwrap = ""
         self._argv: list[str] = []
-        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        self._idle: queue.SimpleQueue[Worker | None] = queue.SimpleQueue()  # None: closed or broken
+        self._broken = ""
         self._lock = threading.Lock()
         self._live: set[Worker] = set()
         self._closed = False
@@ -133,6 +134,9 @@ class WorkerPool(Sandbox):
 
     def _exchange(self, req: dict[str, Any], fds: dict[str, int], lim: dict[str, Any]) -> ExecResult:
         worker = self._idle.get()
+        if worker is None:  # closed, or a worker could not be replaced: wake the next waiter too
+            self._idle.put(None)
+            raise SandboxUnavailable(f"the sandbox is closed or broken: {self._broken or 'closed'}")
         try:
             reply = worker.exchange(req, list(fds.values()), lim["wall_s"] + REPLY_GRACE_S)
             if "error" in reply:
@@ -161,8 +165,10 @@ class WorkerPool(Sandbox):
             try:
                 self._idle.put(self._spawner.submit(self._start).result())
                 return
-            except SandboxUnavailable:
+            except SandboxUnavailable as e:
                 if attempt == 2:
+                    self._broken = str(e)
+                    self._idle.put(None)
                     raise
 
     def describe(self) -> dict[str, Any]:
@@ -185,6 +191,7 @@ class WorkerPool(Sandbox):
 
     def close(self) -> None:
         self._closed = True
+        self._idle.put(None)
         self._finalizer()
 
 
