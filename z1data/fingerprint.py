@@ -126,7 +126,8 @@ def stage_params(recipe: Recipe) -> dict[str, dict[str, Any]]:
         "prompt": recipe.generate.prompt.model_dump(mode="json"),
         "teachers": [teacher_params(t) for t in recipe.generate.teachers],
     }
-    out["verify"] = recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "subprocess"}
+    # The machine's calibration factor is recorded in the manifest, not here: it is measured, so it wobbles.
+    out["verify"] = recipe.verify.model_dump(mode="json", exclude={"workers"}) | {"sandbox": "pool-v1"}
     out["bucket"] = {
         "tokenizer": model_fingerprint(recipe.bucket.tokenizer),
         "short_max_tokens": recipe.bucket.short_max_tokens,

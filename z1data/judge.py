@@ -146,10 +146,10 @@ def _exception_status(kind: str, text: str) -> tuple[Status, str]:
 
 
 def _call_status(res: ExecResult, expected: Any, tol: float | None) -> tuple[Status, str]:
-    status, detail = _exec_status(res)
-    reply = _reply(res)
-    if status != "passed" or res.timed_out:
+    status, detail = _exec_status(res)  # the process must have exited 0, in time, within its limits
+    if status != "passed":
         return status, detail
+    reply = _reply(res)
     if reply is None:
         return "runtime_error", NO_RESULT if not res.result else "unreadable result"
     if "exc" in reply:

@@ -160,6 +160,7 @@ class VerifyConfig(_Strict):
     stop_on_first_failure: bool = False
     require_pass: bool = False  # verification labels; dropping failures is a recipe choice
     workers: int | None = None  # concurrent executions per task; default: CPU count
+    isolation: Literal["bwrap", "none"] = "bwrap"  # "none" runs untrusted code unisolated (logged loudly)
 
 
 class BucketConfig(_Strict):
@@ -335,10 +336,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node: Any = data
     parts = key.strip().split(".")
     for p in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(p)]
-        else:
-            node = node.setdefault(p, {})
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
     last = parts[-1]
     if isinstance(node, list):
         node[int(last)] = value

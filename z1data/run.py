@@ -8,6 +8,7 @@ Slurm: ``z1data/executors.py``) only places the shards' work, so it changes no r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,10 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         ],
         "funnel": entries,
     }
+    verify_dir = next(r.dir for r, _ in results if r.name == "verify")
+    manifest["sandbox"] = (
+        json.loads((verify_dir / "sandbox.json").read_text()) if (verify_dir / "sandbox.json").exists() else None
+    )
     result = write_version(
         version_dir, iter_shards(last_run.dir, recipe.shards), manifest, [(r.name, r.dir) for r, _ in results]
     )

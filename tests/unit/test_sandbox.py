@@ -8,7 +8,7 @@ import math
 import pytest
 
 from z1data.judge import judge
-from z1data.records import CheckTests, Problem
+from z1data.records import CheckTests, Problem, StdioCase
 from z1data.records import Tests as Spec
 from z1data.sandbox import (
     Job,
@@ -180,3 +180,68 @@ def test_unisolated_opt_out_says_so_loudly():
     finally:
         logger.remove(sink)
     assert any("ISOLATION IS OFF" in m for m in messages)
+
+
+# ---------------------------------------------------------------- nothing leaks between executions
+SECRET_CHECK = Problem(
+    "p-secret",
+    "q",
+    Spec(check=CheckTests("def check(candidate):\n    assert candidate() == 'zq' + 'SECRET-XYZ'\n", "f")),
+)
+# Searches everything a solution can reach for the test's secret: its own objects and memory (which is
+# a fork of the warm worker), every fd it holds, and whatever /proc shows. Its pattern cannot match itself.
+HUNT = r"""
+import gc, os, re
+PAT = re.compile(rb"SECRET-([A-Z]{3})\b")
+def search(data):
+    m = PAT.search(data)
+    return m and m.group(1).decode()
+def hunt():
+    for o in gc.get_objects():
+        for s in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else [o]):
+            if isinstance(s, str) and (found := search(s.encode(errors="ignore"))):
+                return found
+    for fd in range(64):
+        try:
+            if found := search(os.pread(fd, 1 << 20, 0)):
+                return found
+        except OSError:
+            pass
+    for name in os.listdir("/proc"):
+        for leaf in ("cmdline", "environ"):
+            try:
+                if found := search(open(f"/proc/{name}/{leaf}", "rb").read()):
+                    return found
+            except OSError:
+                pass
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb") as mem:
+        for line in maps:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            try:
+                mem.seek(lo)
+                if found := search(mem.read(min(hi - lo, 64 << 20))):
+                    return found
+            except (OSError, ValueError, OverflowError):
+                pass
+    return "none"
+ANSWER = "SECRET-" + hunt()
+"""
+
+
+def test_cannot_find_the_check_code(sb):
+    honest = "def f():\n    return 'zqSECRET-XYZ'"
+    assert judge(SECRET_CHECK, honest, "s", sb, LIM).passed  # the test code has now been through the pool
+    assert not judge(SECRET_CHECK, HUNT + "def f():\n    return 'zq' + ANSWER", "s", sb, LIM).passed
+
+
+def test_cannot_find_expected_output_or_earlier_solutions(sb):
+    # an earlier solution printed the expected output; a later one must not find it (or its code)
+    problem = Problem("p", "q", Spec(stdio=[StdioCase("", "SECRET-XYZ\n")]))
+    for _ in range(4):  # on every worker
+        assert judge(problem, "print('SECRET-' + 'XYZ')", "s", sb, LIM).passed
+    assert not judge(problem, HUNT + "print(ANSWER)", "s", sb, LIM).passed
+
+
+def test_hunter_finds_what_is_really_there(sb):
+    """The hunter works: a secret in its own stdin is found (so the two tests above prove absence)."""
+    assert out(sb, HUNT + "print(ANSWER)", stdin="SECRET-XYZ\n") == "SECRET-XYZ\n"

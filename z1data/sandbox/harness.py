@@ -4,9 +4,9 @@ The worker forks these; see ``worker.py`` for the process layout. Three roles:
 
 * ``run_program``: a stdin/stdout program, run as ``python main.py`` would run it (``__main__``,
   ``exit()``, threads joined, ``atexit`` hooks, streams flushed). Its stdout is judged outside.
-* ``run_call``: exec the solution, call ``fn_name(*args)``, write the result as plain data to a pipe.
-  Whatever the process writes there is only ever "the answer": it is compared outside, with the
-  expected value the sandbox never sees.
+* ``run_call``: exec the solution, call ``fn_name(*args)``, write the result as plain data to the
+  result memfd. Whatever the process writes there is only ever "the answer": it is compared outside,
+  with the expected value the sandbox never sees.
 * ``serve`` + ``drive_check`` (assert-style tests): the solution's process only *serves calls*; the
   check code runs in another process (the driver) that holds the test code, calls the candidate
   through a proxy, and gets back plain data. The solution can neither see the asserts nor reach the

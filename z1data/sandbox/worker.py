@@ -28,6 +28,7 @@ import socket
 import struct
 import sys
 import time
+import traceback  # noqa: F401 -- error reports must not need a free fd (fd exhaustion) or a fresh import
 import typing  # noqa: F401 -- call-style solutions see its names (LeetCode's `List`...): import it once
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Verify stage: run every trajectory's code against its problem's tests in the sandbox.
+"""Verify stage: run every trajectory's code against its problem's tests in the isolated sandbox.
 
 Verification *labels* rows (status, pass rate, per-test results); it drops nothing unless the
 recipe sets ``verify.require_pass`` (execution filtering is an ablation choice: OpenCodeReasoning
@@ -7,7 +7,7 @@ found it can lower accuracy). Dropped failures carry ``verify_<status>`` as thei
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tqdm import tqdm
@@ -15,9 +15,9 @@ from tqdm import tqdm
 from z1data.judge import judge_many
 from z1data.recipe import Recipe
 from z1data.records import VERIFIED_SCHEMA, to_dict, trajectory_from_dict
+from z1data.sandbox import describe, make_sandbox
 from z1data.sandbox.base import Limits
-from z1data.sandbox.subprocess import SubprocessSandbox
-from z1data.stage import Drop, ShardStage
+from z1data.stage import Drop, ShardStage, write_json_atomic
 
 
 class VerifyStage(ShardStage):
@@ -26,8 +26,17 @@ class VerifyStage(ShardStage):
 
     def setup(self) -> None:
         self.cfg = Recipe.model_validate(self.recipe).verify
-        self.sandbox = SubprocessSandbox()
+        # One warm pool per task, started inside bubblewrap and calibrated to this machine's speed.
+        self.sandbox = make_sandbox(self.cfg.isolation, workers=self.cfg.workers)
         self.limits = Limits(time_s=self.cfg.time_limit_s, memory_mb=self.cfg.memory_mb)
+        write_json_atomic(describe(self.sandbox), self.out_dir / "sandbox.json")  # copied into the manifest
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
+        try:
+            yield from super().run(data, rank, world_size)
+        finally:
+            if getattr(self, "sandbox", None) is not None:
+                self.sandbox.close()
 
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
         trajs = [trajectory_from_dict(r) for r in rows]
@@ -36,7 +45,7 @@ class VerifyStage(ShardStage):
             items,
             self.sandbox,
             self.limits,
-            workers=self.cfg.workers,
+            workers=self.sandbox.size,
             stop_on_first_failure=self.cfg.stop_on_first_failure,
         )
         for t, v in tqdm(

@@ -41,9 +41,9 @@ class JudgeOptions:
 
 def default_sandbox() -> Sandbox:
     """The one place that picks the code-execution sandbox for evals."""
-    from z1data.sandbox import SubprocessSandbox
+    from z1data.sandbox import make_sandbox
 
-    return SubprocessSandbox()
+    return make_sandbox()
 
 
 class Benchmark(ABC):
