@@ -59,6 +59,8 @@ def judge(
         passed = sum(r.status == "passed" for r in results)
         return Verdict(problem.id, solution_id, status == "passed", status, passed / total if total else 0.0, results)
 
+    if problem.tests.kind == "none":
+        return verdict("no_tests", [])  # nothing to verify against: labelled, never a pass
     if code is None or not code.strip():
         return verdict("no_code", [])
     try:

@@ -31,9 +31,10 @@ class _Strict(BaseModel):
 class FieldMap(_Strict):
     """Maps a foreign dataset's columns onto the Problem schema (adapter)."""
 
-    id: str = "id"
+    id: str | None = "id"  # null: ids derive from the question text (sha256), for datasets without ids
     question: str = "question"
     tests: str | None = "tests"  # a column in the native tests format
+    allow_untested: bool = False  # keep problems without tests (status no_tests), e.g. Z1-Code-Reasoning
     # Foreign test layouts, used when ``tests`` is absent in the data:
     stdio_inputs: str | None = None  # column with a list of inputs (APPS/CodeContests style)
     stdio_outputs: str | None = None

@@ -111,13 +111,16 @@ def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem
         tests = Tests(stdio=[StdioCase(str(i), str(o)) for i, o in zip(ins, outs, strict=True)])
     elif fm.check_code and fm.entry_point:
         tests = Tests(check=CheckTests(str(col(fm.check_code)), str(col(fm.entry_point))))
+    elif fm.allow_untested:
+        tests = Tests()
     else:
         raise RowError(where, "missing_field", f"no tests: column '{fm.tests}' absent and no stdio/check mapping set")
     question = col(fm.question)
     if not isinstance(question, str):
         raise RowError(where, "wrong_type", f"field '{fm.question}' must be a string")
+    pid = str(col(fm.id)) if fm.id else "sha256:" + hashlib.sha256(question.encode()).hexdigest()[:16]
     return Problem(
-        id=str(col(fm.id)),
+        id=pid,
         question=question,
         tests=tests,
         source=source,
