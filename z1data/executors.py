@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
+from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
@@ -119,11 +121,9 @@ def make_executor(
             pipeline=[step], tasks=res.tasks, workers=res.workers, logging_dir=logs, skip_completed=True
         )
     if cfg.kind == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor
-
         connect_ray(cfg)
         retries = cfg.ray.max_retries
-        return RayPipelineExecutor(
+        return RayExecutor(
             pipeline=[step],
             tasks=res.tasks,
             workers=res.workers,
@@ -145,6 +145,19 @@ def connect_ray(cfg: ExecutorConfig) -> None:
 
     if not ray.is_initialized():
         ray.init(address=cfg.ray.address, include_dashboard=False, log_to_driver=False)
+
+
+class RayExecutor(RayPipelineExecutor):
+    """datatrove's Ray executor, with the task process's SIGTERM handling reset.
+
+    datatrove runs each rank in a process forked from the Ray actor. The fork inherits Ray's SIGTERM handler,
+    which calls into Ray's core worker, whose threads did not survive the fork: when the actor's pool ends the
+    task with SIGTERM, the handler can deadlock and the task never returns (seen here on a verify task).
+    """
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return super()._run_for_rank(rank, local_rank, node_rank)
 
 
 class SlurmExecutor(SlurmPipelineExecutor):

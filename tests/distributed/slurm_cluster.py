@@ -108,6 +108,9 @@ def single_node_slurm(timeout: float = 60) -> Iterator[dict[str, str]]:
         yield {"SLURM_CONF": str(d / "slurm.conf")}
     finally:
         subprocess.run(["scancel", "--full", "--partition=cpu,gpu"], env=env, capture_output=True)
+        deadline = time.time() + 20  # let job steps report back, or their slurmstepd outlives slurmd
+        while pids[1:] and not queue_empty({"SLURM_CONF": env["SLURM_CONF"]}) and time.time() < deadline:
+            time.sleep(0.25)
         for pidfile in reversed(pids):  # slurmd, slurmctld, munged: only the daemons started here
             with suppress(FileNotFoundError, ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)

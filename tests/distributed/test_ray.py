@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.distributed.conftest import FAULT_HOOK, RAY_RECIPE, SMALL
-from z1data.recipe import load_recipe
+from z1data.recipe import Recipe, load_recipe
 from z1data.run import build, plan
 from z1data.version import BuildResult, check_funnel, load_manifest
 
@@ -39,6 +40,21 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ray.shutdown()
 
 
+def _in_background(recipe: Recipe, version: str, data: Path) -> Future[BuildResult]:
+    """``build`` on a daemon thread: the test can act while it runs, and a hung build fails the test on a
+    timeout instead of hanging the session at exit."""
+    future: Future[BuildResult] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(build(recipe, version, data))
+        except BaseException as e:  # handed to the test
+            future.set_exception(e)
+
+    threading.Thread(target=target, daemon=True).start()
+    return future
+
+
 def _same_dataset(result: BuildResult, reference: BuildResult) -> None:
     assert result.content_hash == reference.content_hash and result.rows == reference.rows
     m, ref = load_manifest(result.version_dir), load_manifest(reference.version_dir)
@@ -49,7 +65,7 @@ def _same_dataset(result: BuildResult, reference: BuildResult) -> None:
 
 def test_ray_build_equals_local(local_build: BuildResult, ray_cluster: Path, tmp_path: Path) -> None:
     recipe = load_recipe(RAY_RECIPE, SMALL)
-    result = build(recipe, "ray", tmp_path)
+    result = _in_background(recipe, "ray", tmp_path).result(timeout=240)
     _same_dataset(result, local_build)
     for run in plan(recipe, tmp_path):  # every stage really ran under datatrove's Ray executor
         (logs,) = (run.dir / "datatrove").iterdir()
@@ -82,17 +98,16 @@ def test_worker_killed_mid_task_is_retried_without_duplicates(
     gen = {r.name: r for r in plan(recipe, tmp_path)}["generate"]
     (ray_cluster / "armed").touch()
     try:
-        with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(build, recipe, "ray", tmp_path)
-            pid, parent, shard = _wait_for(ray_cluster / "fired", future)
-            # The task process has written one shard and sleeps before its next one.
-            before = {p.name: p.stat().st_mtime_ns for p in (gen.dir / "stats").glob("*.json")}
-            assert f"{shard:05d}.json" in before and len(before) < recipe.shards
-            actor_cmdline = Path(f"/proc/{parent}/cmdline").read_bytes()
-            assert b"ray::" in actor_cmdline, f"{parent} is not a Ray worker: {actor_cmdline[:80]!r}"
-            os.kill(parent, signal.SIGKILL)  # the Ray worker (actor) running the task ...
-            os.kill(pid, signal.SIGKILL)  # ... and its task process: the node is gone
-            result = future.result(timeout=240)
+        future = _in_background(recipe, "ray", tmp_path)
+        pid, parent, shard = _wait_for(ray_cluster / "fired", future)
+        # The task process has written one shard and sleeps before its next one.
+        before = {p.name: p.stat().st_mtime_ns for p in (gen.dir / "stats").glob("*.json")}
+        assert f"{shard:05d}.json" in before and len(before) < recipe.shards
+        actor_cmdline = Path(f"/proc/{parent}/cmdline").read_bytes()
+        assert b"ray::" in actor_cmdline, f"{parent} is not a Ray worker: {actor_cmdline[:80]!r}"
+        os.kill(parent, signal.SIGKILL)  # the Ray worker (actor) running the task ...
+        os.kill(pid, signal.SIGKILL)  # ... and its task process: the node is gone
+        result = future.result(timeout=240)
     finally:
         (ray_cluster / "armed").unlink()
 
