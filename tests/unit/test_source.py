@@ -340,3 +340,21 @@ def test_hf_limit(tmp_path: Path) -> None:
     pq.write_table(apps_like_table(), tmp_path / "apps.parquet")
     ps = problems({"kind": "hf", "path": str(tmp_path / "apps.parquet"), "limit": 1, **APPS_FIELDS})
     assert [p.id for p in ps] == ["10"]
+
+
+def test_untested_rows_without_ids_are_kept_when_allowed() -> None:
+    from z1data.formats import RowError
+    from z1data.judge import judge
+    from z1data.recipe import FieldMap
+    from z1data.sandbox import make_sandbox
+    from z1data.stages.source import adapt
+
+    fm = FieldMap(id=None, question="instruction", tests=None, allow_untested=True)
+    p = adapt({"instruction": "Write a sorter."}, "f.parquet:row 0", fm, "evol")
+    assert p.tests.kind == "none" and p.tests.count == 0 and p.id.startswith("sha256:")
+    assert adapt({"instruction": "Write a sorter."}, "f.parquet:row 9", fm, "evol").id == p.id  # stable
+    with pytest.raises(RowError, match="no tests"):
+        adapt({"instruction": "x"}, "f:1", FieldMap(id=None, question="instruction", tests=None), "evol")
+    with make_sandbox(workers=1) as sandbox:
+        v = judge(p, "print(1)", "s1", sandbox)
+    assert (v.status, v.passed, v.pass_rate, v.tests) == ("no_tests", False, 0.0, [])
