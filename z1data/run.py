@@ -26,7 +26,17 @@ from z1data.stages.generate import GenerateStage
 from z1data.stages.select import SelectStage
 from z1data.stages.source import SourceStage
 from z1data.stages.verify import VerifyStage
-from z1data.version import BuildResult, build_key, check_funnel, existing_build, funnel, iter_shards, write_version
+from z1data.version import (
+    BuildResult,
+    VersionExistsError,
+    build_key,
+    check_funnel,
+    existing_build,
+    funnel,
+    iter_shards,
+    shards_hash,
+    write_version,
+)
 
 STAGES: dict[str, type[ShardStage]] = {  # pipeline order; optional stages run only when configured
     "source": SourceStage,
@@ -120,11 +130,21 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
     version_dir = data_dir / recipe.name / version
     stages = plan(recipe, data_dir)
     key = build_key(recipe.hash(), stages[-1].fingerprint)
-    if (done := existing_build(version_dir, key, force)) is not None:
+    done, other = existing_build(version_dir, key)
+    if done is not None:
         logger.info(f"{version_dir} is up to date (content hash {done.content_hash})")
         return done
     results = build_stages(recipe, data_dir, version, force)
     last_run, _ = results[-1]
+    if other is not None and not force:
+        new_hash = shards_hash(iter_shards(last_run.dir, recipe.shards))
+        if new_hash != other.get("content_hash"):
+            raise VersionExistsError(
+                f"{version_dir} already holds different content (content hash {other.get('content_hash', '?')[:16]}, "
+                f"this build {new_hash[:16]}). Choose a new VERSION or pass --force to overwrite it."
+            )
+        logger.info(f"{version_dir}: the recipe changed but the rows did not (content hash {new_hash}); kept as is")
+        return BuildResult(version_dir, new_hash, other["rows"], reused=True)
     entries = funnel(results, results[-1][1]["kept"])
     if problems := check_funnel(entries):
         raise RuntimeError("funnel does not add up: " + "; ".join(problems))

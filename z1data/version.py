@@ -5,7 +5,8 @@ so it is the same for the same recipe on the same inputs whatever the sharding, 
 library version, and it is computed while streaming the shards.
 A version directory is written to a temporary sibling and renamed into place, so it is either
 complete or absent. Re-building an existing VERSION with the same recipe and inputs is a no-op;
-a different build refuses unless ``force``.
+a build whose *content* differs refuses unless ``force`` (a recipe edit that leaves the rows unchanged,
+e.g. a new description, keeps the existing version).
 """
 
 from __future__ import annotations
@@ -78,20 +79,24 @@ def build_key(recipe_hash: str, final_fingerprint: str) -> str:
     return hashlib.sha256(f"{recipe_hash}:{final_fingerprint}".encode()).hexdigest()
 
 
-def existing_build(version_dir: Path, key: str, force: bool) -> BuildResult | None:
-    """The existing version if it is this build; raise if it is another and ``force`` is off."""
+def existing_build(version_dir: Path, key: str) -> tuple[BuildResult | None, dict[str, Any] | None]:
+    """``(result, None)`` when the version is already this build; ``(None, manifest)`` when it holds another
+    build (the caller compares contents); ``(None, None)`` when there is no version yet."""
     manifest = version_dir / "manifest.json"
     if not manifest.exists():
-        return None
+        return None, None
     m = json.loads(manifest.read_text())
     if m.get("build_key") == key:
-        return BuildResult(version_dir, m["content_hash"], m["rows"], reused=True)
-    if not force:
-        raise VersionExistsError(
-            f"{version_dir} already holds a different build (content hash {m.get('content_hash', '?')[:16]}, "
-            "recipe or inputs differ). Choose a new VERSION or pass --force to overwrite it."
-        )
-    return None
+        return BuildResult(version_dir, m["content_hash"], m["rows"], reused=True), None
+    return None, m
+
+
+def shards_hash(shards: Iterable[list[dict[str, Any]]]) -> str:
+    digest = ContentHash()
+    for rows in shards:
+        for row in rows:
+            digest.add(row)
+    return digest.hexdigest()
 
 
 def iter_shards(stage_dir: Path, num_shards: int) -> Iterator[list[dict[str, Any]]]:

@@ -65,7 +65,12 @@ def test_build_adds_up_loads_and_is_reproducible(tmp_path: Path) -> None:
     fresh = build(other, "t1", tmp_path / "b")
     assert not fresh.reused and fresh.content_hash == first.content_hash
 
-    # A different build under the same VERSION refuses, unless forced.
+    # A recipe edit that leaves the rows unchanged keeps the version (same content hash).
+    reworded = load_recipe(QUICKSTART, [*SMALL, "description=same rows, new words"])
+    kept = build(reworded, "t1", tmp_path / "a")
+    assert kept.reused and kept.content_hash == first.content_hash
+
+    # Different content under the same VERSION refuses, unless forced.
     changed = load_recipe(QUICKSTART, [*SMALL, "bucket.short_max_tokens=40"])
     with pytest.raises(VersionExistsError, match="--force"):
         build(changed, "t1", tmp_path / "a")

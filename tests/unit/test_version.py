@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from z1data.records import PROBLEM_SCHEMA, CheckTests, Problem, Tests, to_dict
 from z1data.stage import Drop, shard_stats, write_shard
-from z1data.version import VersionExistsError, check_funnel, content_hash, existing_build
+from z1data.version import check_funnel, content_hash, existing_build
 
 rows_st = st.lists(
     st.fixed_dictionaries({"id": st.text(min_size=1, max_size=8), "x": st.integers(), "t": st.text(max_size=20)}),
@@ -50,14 +49,13 @@ def test_check_funnel_finds_lost_rows() -> None:
 
 
 def test_existing_build(tmp_path: Path) -> None:
-    assert existing_build(tmp_path / "v1", "key", force=False) is None
+    assert existing_build(tmp_path / "v1", "key") == (None, None)
     (tmp_path / "v1").mkdir()
     (tmp_path / "v1" / "manifest.json").write_text(json.dumps({"build_key": "key", "content_hash": "h", "rows": 3}))
-    same = existing_build(tmp_path / "v1", "key", force=False)
-    assert same is not None and same.reused and same.content_hash == "h"
-    with pytest.raises(VersionExistsError, match="different build"):
-        existing_build(tmp_path / "v1", "other", force=False)
-    assert existing_build(tmp_path / "v1", "other", force=True) is None
+    same, other = existing_build(tmp_path / "v1", "key")
+    assert same is not None and same.reused and same.content_hash == "h" and other is None
+    same, other = existing_build(tmp_path / "v1", "other")
+    assert same is None and other is not None and other["content_hash"] == "h"
 
 
 def test_write_shard_is_sorted_counted_and_marks_done(tmp_path: Path) -> None:
