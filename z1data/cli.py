@@ -245,7 +245,7 @@ def parser() -> argparse.ArgumentParser:
         help="override a recipe value, e.g. --set bucket.short_max_tokens=512 (repeatable)",
     )
     b.add_argument("--data-dir", default="data", help="root of dataset versions and stage caches (default: data)")
-    b.add_argument("--force", action="store_true", help="overwrite an existing VERSION that holds a different build")
+    b.add_argument("--force", action="store_true", help="overwrite an existing VERSION whose content differs")
     b.set_defaults(fn=cmd_build)
 
     i = sub.add_parser("inspect", help="show a version's funnel, bucket sizes and length statistics")
