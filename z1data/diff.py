@@ -6,22 +6,20 @@ compared stage by stage, length distributions bucket by bucket, and recipes key 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from z1data.version import load_manifest
+from z1data.version import load_manifest, row_digest
 
 
 def row_digests(version_dir: Path) -> dict[str, str]:
     out = {}
     for f in sorted((version_dir / "data").glob("*.parquet")):
         for row in pq.read_table(f).to_pylist():
-            out[row["id"]] = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+            out[row["id"]] = row_digest(row).hex()
     return out
 
 

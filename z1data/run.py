@@ -31,10 +31,10 @@ from z1data.version import (
     VersionExistsError,
     build_key,
     check_funnel,
+    content_hash,
     existing_build,
     funnel,
     iter_shards,
-    shards_hash,
     write_version,
 )
 
@@ -137,7 +137,7 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
     results = build_stages(recipe, data_dir, version, force)
     last_run, _ = results[-1]
     if other is not None and not force:
-        new_hash = shards_hash(iter_shards(last_run.dir, recipe.shards))
+        new_hash = content_hash(row for rows in iter_shards(last_run.dir, recipe.shards) for row in rows)
         if new_hash != other.get("content_hash"):
             raise VersionExistsError(
                 f"{version_dir} already holds different content (content hash {other.get('content_hash', '?')[:16]}, "

@@ -47,6 +47,11 @@ class BuildResult:
     reused: bool  # True when the existing version was already this build
 
 
+def row_digest(row: dict[str, Any]) -> bytes:
+    """SHA-256 of a row's canonical JSON: what "same content" means for a row."""
+    return hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).digest()
+
+
 class ContentHash:
     """An order-independent hash of a multiset of rows, computed in one streaming pass.
 
@@ -59,15 +64,14 @@ class ContentHash:
         self.count = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        blob = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-        self.total = (self.total + int.from_bytes(hashlib.sha256(blob).digest(), "big")) % (1 << 256)
+        self.total = (self.total + int.from_bytes(row_digest(row), "big")) % (1 << 256)
         self.count += 1
 
     def hexdigest(self) -> str:
         return hashlib.sha256(f"{self.count}:{self.total:064x}".encode()).hexdigest()
 
 
-def content_hash(rows: list[dict[str, Any]]) -> str:
+def content_hash(rows: Iterable[dict[str, Any]]) -> str:
     h = ContentHash()
     for row in rows:
         h.add(row)
@@ -89,14 +93,6 @@ def existing_build(version_dir: Path, key: str) -> tuple[BuildResult | None, dic
     if m.get("build_key") == key:
         return BuildResult(version_dir, m["content_hash"], m["rows"], reused=True), None
     return None, m
-
-
-def shards_hash(shards: Iterable[list[dict[str, Any]]]) -> str:
-    digest = ContentHash()
-    for rows in shards:
-        for row in rows:
-            digest.add(row)
-    return digest.hexdigest()
 
 
 def iter_shards(stage_dir: Path, num_shards: int) -> Iterator[list[dict[str, Any]]]:

@@ -29,13 +29,13 @@ fresh run; the same seed for every request; "thinking tokens" are the first-pass
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from loguru import logger
 
 from z1data.engines.base import Completion, Engine, SamplingParams
+from z1data.teachers.base import derive_seed  # the one stable per-request seed
 
 HINT = "\n\nI overthought it, the final answer should be:\n\n"
 HINT_BOXED = "\n\nI overthought it, the final answer in \\boxed{} should be:\n\n"  # defined by Z1, unused there
@@ -106,11 +106,6 @@ class _First:
     @property
     def capped(self) -> bool:
         return self.finish == "length"
-
-
-def derive_seed(*parts: object) -> int:
-    """A stable 31-bit per-request seed."""
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def run_stw(engine: Engine, prompts: list[str], cfg: STWConfig) -> dict[int, list[STWSample]]:

@@ -32,18 +32,9 @@ def benchmark_texts(ref: BenchmarkRef) -> Iterator[tuple[str, str]]:
         for tid, p in humaneval_raw().items():
             yield tid, p["prompt"]
         return
-    from z1data.formats import RowError
-    from z1data.recipe import SourceConfig
-    from z1data.stages.source import jsonl_rows, table_rows
+    from z1data.stages.source import dataset_rows
 
-    rows: Iterable[tuple[str, Any]] = (
-        jsonl_rows(ref.path or "")
-        if ref.kind == "jsonl"
-        else table_rows(SourceConfig(kind=ref.kind, path=ref.path, split=ref.split))
-    )
-    for where, row in rows:
-        if isinstance(row, RowError):
-            raise ValueError(f"benchmark {ref.label}: {row}")
+    for where, row in dataset_rows(ref.kind, ref.path or "", ref.split):
         if ref.field not in row:
             raise ValueError(f"benchmark {ref.label}: {where} has no field '{ref.field}'")
         yield where, str(row[ref.field])

@@ -84,6 +84,20 @@ def table_rows(cfg: SourceConfig) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{cfg.path}:row {j}", row
 
 
+def dataset_rows(kind: str, path: str, split: str = "train") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of an auxiliary dataset (replayed responses, benchmarks): jsonl, parquet or hf; a bad line raises.
+
+    Unlike a source, these inputs are not quarantined row by row: a broken file must stop the build.
+    """
+    if kind == "jsonl":
+        for where, row in jsonl_rows(path):
+            if isinstance(row, RowError):
+                raise ValueError(str(row))
+            yield where, row
+    else:
+        yield from table_rows(SourceConfig(kind=kind, path=path, split=split))  # type: ignore[arg-type]
+
+
 def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem:
     """Map a foreign row onto Problem, naming the missing column on failure."""
 

@@ -8,7 +8,6 @@ Responses are joined to problems by id; a problem with none yields one ``replay_
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from z1data.records import Problem
 from z1data.teachers.base import Generation, Request, Teacher
@@ -37,7 +36,10 @@ class ReplayTeacher(Teacher):
             for tid, p in humaneval_raw().items():
                 self.responses[tid].append(fence(p["prompt"] + p["canonical_solution"]))
             return
-        for where, row in self._rows():
+        from z1data.stages.source import dataset_rows
+
+        assert r.path
+        for where, row in dataset_rows(r.kind, r.path, r.split):
             if r.problem_id not in row:
                 raise ValueError(f"{where}: replay row has no '{r.problem_id}' field")
             if r.code and row.get(r.code) is not None:
@@ -47,21 +49,6 @@ class ReplayTeacher(Teacher):
             else:
                 raise ValueError(f"{where}: replay row has neither '{r.response}' nor '{r.code}'")
             self.responses[str(row[r.problem_id])].append(text)
-
-    def _rows(self) -> Any:
-        from z1data.formats import RowError
-        from z1data.recipe import SourceConfig
-        from z1data.stages.source import jsonl_rows, table_rows
-
-        r = self.cfg.replay
-        assert r is not None and r.path
-        if r.kind == "jsonl":
-            for where, row in jsonl_rows(r.path):
-                if isinstance(row, RowError):
-                    raise ValueError(str(row))
-                yield where, row
-        else:
-            yield from table_rows(SourceConfig(kind=r.kind, path=r.path, split=r.split))
 
     def expand(self, problem: Problem) -> list[Request]:
         n = max(1, len(self.responses.get(problem.id, [])))
