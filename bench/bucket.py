@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from z1data.readers import humaneval_raw
 from z1data.stages.bucket import count_tokens, load_tokenizer
-from z1data.stages.source import humaneval_raw
 
 
 def best_of(fn, repeats: int) -> float:

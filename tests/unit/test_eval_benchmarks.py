@@ -42,7 +42,7 @@ def test_registry_and_options() -> None:
 
 
 def test_humaneval_offline_canonical_passes_and_stub_fails() -> None:
-    from z1data.stages.source import humaneval_raw
+    from z1data.readers import humaneval_raw
 
     bench = get_benchmark("humaneval")
     items = bench.load()

@@ -165,9 +165,11 @@ def test_gives_up_after_max_retries_and_never_retries_4xx(server: tuple[str, Scr
     e = engine(url, max_retries=2)
     out = e.complete(["dead", "bad", "auth", "fine"], [P] * 4)
     assert script.hits == Counter({"dead": 3, "bad": 1, "auth": 1, "fine": 1})
-    assert out[0].error is not None and out[0].error.startswith("request_failed: http_503")
-    assert "3 tries" in out[0].error and out[0].finish_reason == "error" and out[0].text == ""
-    assert out[1].error is not None and "http_400" in out[1].error and "1 tries" in out[1].error
+    assert out[0].error == "request_failed" and out[0].error_detail is not None
+    assert out[0].error_detail.startswith("http_503")
+    assert "3 tries" in out[0].error_detail and out[0].finish_reason == "error" and out[0].text == ""
+    assert out[1].error == "request_failed" and out[1].error_detail is not None
+    assert "http_400" in out[1].error_detail and "1 tries" in out[1].error_detail
     assert out[3].error is None
 
 
@@ -180,12 +182,12 @@ def test_timeouts_are_retried(server: tuple[str, Script]) -> None:
     script.always = {"slower": 200}
     script.delay_s = 0.5
     (c,) = engine(url, timeout_s=0.2, max_retries=1).complete(["slower"], [P])
-    assert c.error is not None and c.error.startswith("request_failed: timeout")
+    assert c.error == "request_failed" and c.error_detail is not None and c.error_detail.startswith("timeout")
 
 
 def test_connection_refused_is_a_failed_request() -> None:
     (c,) = engine("http://127.0.0.1:9/v1", max_retries=1).complete(["x"], [P])
-    assert c.error is not None and c.error.startswith("request_failed: connection")
+    assert c.error == "request_failed" and c.error_detail is not None and c.error_detail.startswith("connection")
 
 
 # ---------------------------------------------------------------- concurrency, streaming, bodies

@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from z1data.formats import InputError
-from z1data.recipe import SourceConfig, load_recipe
+from z1data.recipe import Recipe, SourceConfig, load_recipe
 from z1data.records import Problem, problem_from_dict
-from z1data.stages.source import SourceStage, humaneval_problems, read_source, shard_of
+from z1data.sources import read_source
+from z1data.sources.humaneval import humaneval_problems
+from z1data.stages.source import SourceStage, shard_of
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"
@@ -58,19 +60,19 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def recipe_with(tmp_path: Path, sources: list[dict[str, Any]], shards: int = 2) -> dict[str, Any]:
+def recipe_with(tmp_path: Path, sources: list[dict[str, Any]], shards: int = 2) -> Recipe:
     """A recipe YAML in tmp_path with these sources (generate/bucket blocks from the quickstart)."""
     data = yaml.safe_load(QUICKSTART.read_text())
     data["sources"] = sources
     data["shards"] = shards
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data))
-    return load_recipe(path).as_dict()
+    return load_recipe(path)
 
 
 def run_stage(tmp_path: Path, sources: list[dict[str, Any]], out: str = "source", shards: int = 2) -> Path:
     out_dir = tmp_path / out
-    assert list(SourceStage(recipe_with(tmp_path, sources, shards), None, str(out_dir), num_shards=shards).run()) == []
+    assert list(SourceStage.from_recipe(recipe_with(tmp_path, sources, shards), None, out_dir).run()) == []
     return out_dir
 
 
@@ -195,7 +197,7 @@ def test_duplicate_id_points_at_first(tmp_path: Path) -> None:
 def test_empty_jsonl_is_an_input_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_bytes(content)
-    stage = SourceStage(recipe_with(tmp_path, [{"kind": "jsonl", "path": str(path)}]), None, str(tmp_path / "o"), 2)
+    stage = SourceStage.from_recipe(recipe_with(tmp_path, [{"kind": "jsonl", "path": str(path)}]), None, tmp_path / "o")
     with pytest.raises(InputError, match="empty"):
         list(stage.run())
     assert not (tmp_path / "o" / "stats").exists()  # nothing marked done
@@ -347,7 +349,7 @@ def test_untested_rows_without_ids_are_kept_when_allowed() -> None:
     from z1data.judge import judge
     from z1data.recipe import FieldMap
     from z1data.sandbox import make_sandbox
-    from z1data.stages.source import adapt
+    from z1data.sources.mapped import adapt
 
     fm = FieldMap(id=None, question="instruction", tests=None, allow_untested=True)
     p = adapt({"instruction": "Write a sorter."}, "f.parquet:row 0", fm, "evol")

@@ -151,7 +151,7 @@ def test_engine_without_token_ids_falls_back_to_fresh_runs() -> None:
 def test_failed_requests_are_not_capped() -> None:
     class Failing(ScriptedEngine):
         def complete(self, prompts: list[str], params: list[SamplingParams]) -> list[Completion]:
-            return [Completion("", (), "error", 1, error="boom") for _ in prompts]
+            return [Completion("", (), "error", 1, error="request_failed", error_detail="boom") for _ in prompts]
 
     (samples,) = run_stw(Failing({"A": None}), ["A"], STWConfig((4,), 8)).values()
     assert (samples[0].capped, samples[0].first_finish, samples[0].response) == (False, "error", "")

@@ -13,12 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from z1data.extract import extract_code
+from z1data.hashing import derive_seed
+from z1data.readers import humaneval_raw
 from z1data.recipe import PromptConfig, ReplaySource, Sampling, TeacherConfig
 from z1data.records import CheckTests, Problem, Tests
-from z1data.stages.source import humaneval_problems, humaneval_raw
-from z1data.teachers.base import Generation, Request, build_messages, derive_seed, make_teacher
+from z1data.sources.humaneval import humaneval_problems
+from z1data.teachers import make_teacher
+from z1data.teachers.base import Generation, Request, build_messages
+from z1data.teachers.engine import EngineTeacher
 from z1data.teachers.replay import ReplayTeacher
-from z1data.teachers.transformers import TransformersTeacher
 from z1data.tinymodel import build_tiny, resolve_model
 
 QUESTIONS = [
@@ -47,7 +50,7 @@ def teacher(
     samples: int = 1,
     seed: int = 42,
     prompt: PromptConfig | None = None,
-) -> TransformersTeacher:
+) -> EngineTeacher:
     cfg = TeacherConfig(
         name="tiny",
         backend="transformers",
@@ -57,12 +60,12 @@ def teacher(
         sampling=Sampling(temperature=temperature, top_p=0.95, max_new_tokens=max_new_tokens),
     )
     t = make_teacher(cfg, prompt or PromptConfig(), seed)
-    assert isinstance(t, TransformersTeacher)
+    assert isinstance(t, EngineTeacher)
     t.load()
     return t
 
 
-def scramble(t: TransformersTeacher, std: float = 0.1) -> None:
+def scramble(t: EngineTeacher, std: float = 0.1) -> None:
     """Re-draw the tiny model's matrices from a fixed seed.
 
     The tiny model's own init (std 0.02, tied embeddings) makes greedy decoding repeat the prompt's last
@@ -78,7 +81,7 @@ def scramble(t: TransformersTeacher, std: float = 0.1) -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * std)
 
 
-def requests(t: TransformersTeacher, problems: list[Problem] = PROBLEMS) -> list[Request]:
+def requests(t: EngineTeacher, problems: list[Problem] = PROBLEMS) -> list[Request]:
     return [r for p in problems for r in t.expand(p)]
 
 

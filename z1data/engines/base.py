@@ -1,4 +1,8 @@
-"""The engine interface shared by teachers and the eval."""
+"""The engine interface shared by teachers and the eval.
+
+Only the interface lives here; implementations import it, and the factory (``z1data.engines.make_engine``)
+sits in the package ``__init__`` so that this module never imports an implementation: no import cycle.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +36,11 @@ class Completion:
     latency_s: float = 0.0
     # A server's usage count when it returns no token ids (None: count ``token_ids``).
     completion_tokens: int | None = None
-    # Set when the request failed for good (after retries): a reason code, then ": " and details.
+    # Set when the request failed for good (after retries). Two fields, not one "code: detail" string, so
+    # that nobody parses a message to find out why: ``error`` is a stable reason code (``request_failed``,
+    # ``prompt_too_long``) that becomes a dropped row's reason; ``error_detail`` is free text for humans.
     error: str | None = None
+    error_detail: str | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -79,20 +86,3 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines have nothing to free
         """Free the model / connections; the engine is unusable afterwards."""
-
-
-def make_engine(backend: str, model: str, revision: str | None = None, **options: Any) -> Engine:
-    """The engine for ``backend`` (transformers | vllm | openai); options go to its constructor."""
-    if backend == "transformers":
-        from z1data.engines.transformers import TransformersEngine
-
-        return TransformersEngine(model, revision, **options)
-    if backend == "vllm":
-        from z1data.engines.vllm import VLLMEngine
-
-        return VLLMEngine(model, revision, **options)
-    if backend == "openai":
-        from z1data.engines.openai import OpenAIEngine
-
-        return OpenAIEngine(model, revision, **options)
-    raise ValueError(f"unknown engine backend '{backend}'")

@@ -6,8 +6,8 @@ request cache can persist each paid response the moment it arrives. Transient fa
 408/409/425, any 5xx, timeouts, dropped connections — are retried up to ``max_retries`` times with
 exponential backoff and full jitter, or after the server's ``Retry-After`` when it sends one; a
 request slot stays held while it backs off, which is what an overloaded server wants. A request
-that still fails comes back as a :class:`Completion` with ``error`` set (``request_failed: ...``),
-never as an exception that would throw away its batch-mates' paid responses.
+that still fails comes back as a :class:`Completion` with ``error="request_failed"`` (the status and
+tries in ``error_detail``), never as an exception that would throw away its batch-mates' paid responses.
 
 ``api: completions`` (default) sends the prompt rendered with the teacher tokenizer's chat template,
 so the exact text the model saw is known and recorded, as with the offline engines. ``api: chat``
@@ -208,8 +208,8 @@ class OpenAIEngine(Engine):
                 self.stats["retries"] += 1
                 await asyncio.sleep(backoff_delay(attempt, self.backoff_s, self.max_backoff_s, retry_after, self._rng))
         self.stats["failed"] += 1
-        detail = f"request_failed: {reason}, {attempt + 1} tries"
-        return Completion("", (), "error", 0, time.perf_counter() - t0, error=detail)
+        detail = f"{reason}, {attempt + 1} tries"
+        return Completion("", (), "error", 0, time.perf_counter() - t0, error="request_failed", error_detail=detail)
 
     def _parse(self, r: Any, latency: float) -> Completion:
         """One choice of a completions or chat response; a malformed one is a failed request, not a crash."""
@@ -225,10 +225,12 @@ class OpenAIEngine(Engine):
             usage = data.get("usage") or {}
             ids = tuple(choice.get("token_ids") or ())
         except (ValueError, KeyError, IndexError, TypeError) as e:
-            return Completion("", (), "error", 0, latency, error=f"request_failed: malformed response ({e!r})")
+            detail = f"malformed response ({e!r})"
+            return Completion("", (), "error", 0, latency, error="request_failed", error_detail=detail)
         finish = choice.get("finish_reason")
         if finish not in ("stop", "length"):
-            return Completion(text, ids, "error", 0, latency, error=f"request_failed: finish_reason {finish!r}")
+            detail = f"finish_reason {finish!r}"
+            return Completion(text, ids, "error", 0, latency, error="request_failed", error_detail=detail)
         n_prompt = int(usage.get("prompt_tokens") or len(choice.get("prompt_token_ids") or ()))
         n_done = usage.get("completion_tokens")
         n_done = None if n_done is None else int(n_done)

@@ -139,7 +139,8 @@ class VLLMEngine(Engine):
         limit = self.max_model_len
         for i, x in enumerate(ids):
             if limit is not None and len(x) >= limit:
-                result[i] = Completion("", (), "error", len(x), error=f"prompt_too_long: {len(x)} >= {limit} tokens")
+                detail = f"{len(x)} >= {limit} tokens"
+                result[i] = Completion("", (), "error", len(x), error="prompt_too_long", error_detail=detail)
         todo = [i for i in range(len(prompts)) if result[i] is None]
         if todo:
             t0 = time.perf_counter()
@@ -163,8 +164,10 @@ class VLLMEngine(Engine):
         c = o.outputs[0]
         n_prompt = len(o.prompt_token_ids)
         if c.finish_reason not in ("stop", "length"):  # "abort" or None: vLLM gave up on it
-            error = f"request_failed: vLLM finish_reason {c.finish_reason!r}"
-            return Completion(c.text, tuple(c.token_ids), "error", n_prompt, latency, error=error)
+            detail = f"vLLM finish_reason {c.finish_reason!r}"
+            return Completion(
+                c.text, tuple(c.token_ids), "error", n_prompt, latency, error="request_failed", error_detail=detail
+            )
         return Completion(c.text, tuple(c.token_ids), c.finish_reason, n_prompt, latency)
 
     def close(self) -> None:

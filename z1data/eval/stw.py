@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from loguru import logger
 
-from z1data.engines.base import Completion, Engine, SamplingParams
-from z1data.teachers.base import derive_seed  # the one stable per-request seed
+from z1data.engines import Completion, Engine, SamplingParams
+from z1data.hashing import derive_seed  # the one stable per-request seed
 
 HINT = "\n\nI overthought it, the final answer should be:\n\n"
 HINT_BOXED = "\n\nI overthought it, the final answer in \\boxed{} should be:\n\n"  # defined by Z1, unused there

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from z1data.recipe import Recipe
+from z1data.fingerprint import model_fingerprint
+from z1data.recipe import BucketConfig
 from z1data.records import DATASET_SCHEMA, verified_from_dict
 from z1data.stage import Drop, ShardStage
 from z1data.tinymodel import resolve_model
@@ -32,9 +33,15 @@ def count_tokens(tokenizer: Any, texts: list[str], batch_size: int = 256) -> lis
 class BucketStage(ShardStage):
     name = "bucket"
     output_schema = DATASET_SCHEMA
+    throughput_fields = frozenset({"batch_size"})
+    config: BucketConfig
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """The tokenizer by its identity (files or revision), not its name."""
+        return super().fingerprint_params() | {"tokenizer": model_fingerprint(self.config.tokenizer)}
 
     def setup(self) -> None:
-        self.cfg = Recipe.model_validate(self.recipe).bucket
+        self.cfg = self.config
         self.tokenizer = load_tokenizer(self.cfg.tokenizer)
 
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from z1data.recipe import BenchmarkRef, Recipe
+from z1data import readers
+from z1data.fingerprint import inputs_fingerprint
+from z1data.recipe import BenchmarkRef, DecontaminateConfig
 from z1data.records import PROBLEM_SCHEMA
 from z1data.stage import Drop, ShardStage
 
@@ -27,14 +29,10 @@ def ngrams(text: str, n: int) -> Iterator[str]:
 def benchmark_texts(ref: BenchmarkRef) -> Iterator[tuple[str, str]]:
     """(item id, text) of a benchmark's problems."""
     if ref.kind == "humaneval":
-        from z1data.stages.source import humaneval_raw
-
-        for tid, p in humaneval_raw().items():
+        for tid, p in readers.humaneval_raw().items():
             yield tid, p["prompt"]
         return
-    from z1data.stages.source import dataset_rows
-
-    for where, row in dataset_rows(ref.kind, ref.path or "", ref.split):
+    for where, row in readers.strict(readers.rows(ref.kind, ref.path or "", ref.split)):
         if ref.field not in row:
             raise ValueError(f"benchmark {ref.label}: {where} has no field '{ref.field}'")
         yield where, str(row[ref.field])
@@ -42,11 +40,17 @@ def benchmark_texts(ref: BenchmarkRef) -> Iterator[tuple[str, str]]:
 
 class DecontaminateStage(ShardStage):
     name = "decontaminate"
+    optional = True
     output_schema = PROBLEM_SCHEMA
+    config: DecontaminateConfig
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """Benchmarks by content: a benchmark file edited in place re-runs decontamination."""
+        inputs = [inputs_fingerprint(b.kind, b.path) for b in self.config.benchmarks]
+        return super().fingerprint_params() | {"inputs": inputs}
 
     def setup(self) -> None:
-        cfg = Recipe.model_validate(self.recipe).decontaminate
-        assert cfg is not None
+        cfg = self.config
         self.n = cfg.ngram
         self.index: dict[str, tuple[str, str]] = {}  # n-gram -> (benchmark, item)
         for ref in cfg.benchmarks:

@@ -12,7 +12,7 @@ import hashlib
 import re
 from typing import Any
 
-from z1data.recipe import DedupConfig, Recipe
+from z1data.recipe import DedupConfig
 from z1data.records import PROBLEM_SCHEMA
 from z1data.stage import Drop, GlobalStage
 
@@ -65,12 +65,13 @@ def find_duplicates(items: list[tuple[str, str]], cfg: DedupConfig) -> dict[str,
 
 class DedupStage(GlobalStage):
     name = "dedup"
+    optional = True
     output_schema = PROBLEM_SCHEMA
     summary_columns = ("id", "question")
+    config: DedupConfig
 
     def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:
-        cfg = Recipe.model_validate(self.recipe).dedup
-        assert cfg is not None
+        cfg = self.config
         items = sorted(((r["id"], r["question"]) for r in summaries), key=lambda x: x[0])
         dups = find_duplicates(items, cfg)
         return {

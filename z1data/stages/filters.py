@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from z1data.recipe import FiltersConfig, Recipe
+from z1data.recipe import FiltersConfig
 from z1data.records import DATASET_SCHEMA
 from z1data.stage import Drop, ShardStage
 
@@ -58,12 +58,13 @@ def first_rejection(row: dict[str, Any], filters: list[Callable[[dict[str, Any]]
 
 class FilterStage(ShardStage):
     name = "filter"
+    config_key = "filters"
+    optional = True
     output_schema = DATASET_SCHEMA
+    config: FiltersConfig
 
     def setup(self) -> None:
-        cfg = Recipe.model_validate(self.recipe).filters
-        assert cfg is not None
-        self.filters = build_filters(cfg)
+        self.filters = build_filters(self.config)
 
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
         for row in rows:

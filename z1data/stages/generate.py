@@ -24,10 +24,11 @@ from typing import Any
 from tqdm import tqdm
 
 from z1data.extract import extract_code
-from z1data.recipe import Recipe
+from z1data.recipe import GenerateConfig
 from z1data.records import TRAJECTORY_SCHEMA, problem_from_dict, to_dict
 from z1data.stage import Drop, ShardStage, shard_name
-from z1data.teachers.base import Generation, Request, Teacher, make_teacher
+from z1data.teachers import make_teacher
+from z1data.teachers.base import Generation, Request, Teacher, teacher_params
 from z1data.teachers.cache import RequestCache, generate_with_cache
 
 
@@ -37,13 +38,21 @@ def trajectory_id(problem_id: str, teacher: str, sample_index: int) -> str:
 
 class GenerateStage(ShardStage):
     name = "generate"
+    fans_out = True  # samples x teachers rows per problem
     output_schema = TRAJECTORY_SCHEMA
+    config: GenerateConfig
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """Each teacher by what its output depends on (model identity, sampling, semantic backend options);
+        per-request seeds derive from the recipe seed."""
+        return {
+            "seed": self.seed,
+            "prompt": self.config.prompt.model_dump(mode="json"),
+            "teachers": [teacher_params(t) for t in self.config.teachers],
+        }
 
     def setup(self) -> None:
-        recipe = Recipe.model_validate(self.recipe)
-        self.teachers: list[Teacher] = [
-            make_teacher(t, recipe.generate.prompt, recipe.seed) for t in recipe.generate.teachers
-        ]
+        self.teachers: list[Teacher] = [make_teacher(t, self.config.prompt, self.seed) for t in self.config.teachers]
         for t in self.teachers:
             t.load()
 

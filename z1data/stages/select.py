@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from z1data.recipe import BudgetConfig, Recipe
+from z1data.recipe import BudgetConfig, SelectConfig
 from z1data.records import DATASET_SCHEMA
 from z1data.stage import Drop, GlobalStage
 
@@ -48,13 +48,17 @@ def mix_counts(available: dict[str, int], shares: dict[str, float]) -> dict[str,
 
 class SelectStage(GlobalStage):
     name = "select"
+    optional = True
     output_schema = DATASET_SCHEMA
     summary_columns = ("id", "problem_id", "num_tokens", "bucket", "passed")
+    config: SelectConfig
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        """The mix draws rows by a seeded rank: the seed is part of what is selected."""
+        return super().fingerprint_params() | {"seed": self.seed}
 
     def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:
-        recipe = Recipe.model_validate(self.recipe)
-        cfg = recipe.select
-        assert cfg is not None
+        cfg = self.config
         rows = sorted(summaries, key=lambda r: r["id"])
         drops: dict[str, Drop] = {}
 
@@ -74,7 +78,7 @@ class SelectStage(GlobalStage):
 
         if cfg.mix is not None:
             by_bucket = {
-                b: sorted((r for r in rows if r["bucket"] == b), key=lambda r: _rank(recipe.seed, r["id"]))
+                b: sorted((r for r in rows if r["bucket"] == b), key=lambda r: _rank(self.seed, r["id"]))
                 for b in ("short", "long")
             }
             want = mix_counts({b: len(v) for b, v in by_bucket.items()}, cfg.mix)

@@ -7,13 +7,14 @@ found it can lower accuracy). Dropped failures carry ``verify_<status>`` as thei
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tqdm import tqdm
 
 from z1data.judge import judge_many
-from z1data.recipe import Recipe
+from z1data.recipe import VerifyConfig
 from z1data.records import VERIFIED_SCHEMA, to_dict, trajectory_from_dict
 from z1data.sandbox import describe, make_sandbox
 from z1data.sandbox.base import Limits
@@ -23,9 +24,20 @@ from z1data.stage import Drop, ShardStage, write_json_atomic
 class VerifyStage(ShardStage):
     name = "verify"
     output_schema = VERIFIED_SCHEMA
+    throughput_fields = frozenset({"workers"})
+    config: VerifyConfig
+
+    def fingerprint_params(self) -> dict[str, Any]:
+        # The machine's calibration factor goes to the manifest, not here: it is measured, so it wobbles.
+        return super().fingerprint_params() | {"sandbox": "pool-v1"}
+
+    def manifest_extras(self) -> dict[str, Any]:
+        """The sandbox that judged this version (isolation, limits, calibration), as the task recorded it."""
+        path = self.out_dir / "sandbox.json"
+        return {"sandbox": json.loads(path.read_text()) if path.exists() else None}
 
     def setup(self) -> None:
-        self.cfg = Recipe.model_validate(self.recipe).verify
+        self.cfg = self.config
         # One warm pool per task, started inside bubblewrap and calibrated to this machine's speed.
         self.sandbox = make_sandbox(self.cfg.isolation, workers=self.cfg.workers)
         self.limits = Limits(time_s=self.cfg.time_limit_s, memory_mb=self.cfg.memory_mb)

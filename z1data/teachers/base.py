@@ -5,24 +5,37 @@ to ``generate`` (or ``generate_iter``, which hands each result back as soon as i
 requests explicit is what lets the request-level cache (``teachers/cache.py``: exact resume, no
 request paid twice) and every backend (transformers, vLLM, OpenAI-compatible servers, replay) sit
 behind the same stage.
+
+Implementations import only this module; the factory (``z1data.teachers.make_teacher``) lives in the
+package ``__init__`` and imports them lazily, so the package has no import cycle.
 """
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from z1data.recipe import PromptConfig, TeacherConfig
+from z1data.fingerprint import inputs_fingerprint, model_fingerprint
+from z1data.hashing import derive_seed
+from z1data.recipe import BACKEND_OPTIONS, THROUGHPUT_OPTIONS, PromptConfig, TeacherConfig
 from z1data.records import Problem
 
 
-def derive_seed(*parts: object) -> int:
-    """A stable 31-bit seed from any parts (recipe seed, teacher, problem id, sample index)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+def teacher_params(t: TeacherConfig) -> dict[str, Any]:
+    """What a teacher's output depends on. Options of other backends are left out, so a transformers or
+    replay teacher's fingerprint does not change when options for new backends are added."""
+    # batch_size stays in: in bf16, greedy output can depend on which requests share a padded batch.
+    # tensor_parallel_size and enforce_eager stay in for the same reason (reduction order, CUDA graph kernels).
+    backend_only = frozenset().union(*BACKEND_OPTIONS.values()) - {"dtype"}
+    drop = THROUGHPUT_OPTIONS | (backend_only - BACKEND_OPTIONS[t.backend])
+    params = t.model_dump(mode="json", exclude=set(drop))
+    if t.backend == "replay" and t.replay is not None:
+        params["inputs"] = inputs_fingerprint(t.replay.kind, t.replay.path)
+    elif t.model:
+        params["model_fp"] = model_fingerprint(t.model, t.revision)
+    return params
 
 
 @dataclass(frozen=True)
@@ -105,19 +118,3 @@ class Teacher(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free models and connections after the last batch."""
-
-
-def make_teacher(cfg: TeacherConfig, prompt: PromptConfig, seed: int) -> Teacher:
-    if cfg.backend == "transformers":
-        from z1data.teachers.transformers import TransformersTeacher
-
-        return TransformersTeacher(cfg, prompt, seed)
-    if cfg.backend in ("vllm", "openai"):
-        from z1data.teachers.engine import EngineTeacher
-
-        return EngineTeacher(cfg, prompt, seed)
-    if cfg.backend == "replay":
-        from z1data.teachers.replay import ReplayTeacher
-
-        return ReplayTeacher(cfg, prompt, seed)
-    raise ValueError(f"unknown teacher backend '{cfg.backend}'")

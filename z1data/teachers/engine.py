@@ -16,12 +16,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from z1data.engines.base import Completion, Engine, SamplingParams, make_engine
-from z1data.fingerprint import STAGE_VERSIONS, digest, teacher_params
-from z1data.teachers.base import Generation, Request, Teacher
+from z1data.engines import Completion, Engine, SamplingParams, make_engine
+from z1data.hashing import digest
+from z1data.recipe import BACKEND_OPTIONS
+from z1data.teachers.base import Generation, Request, Teacher, teacher_params
 
 #: Bump when what a cached response means changes (the key format, prompt rendering, engine semantics).
 CACHE_KEY_VERSION = 1
+#: Was the generate stage's code version when keys were first written; kept so existing caches stay valid.
+_KEY_STAGE_FIELD = 1
+#: The backends served by an engine (``z1data.engines.make_engine``); ``replay`` has its own teacher.
+ENGINE_BACKENDS = ("transformers", "vllm", "openai")
 
 
 class EngineTeacher(Teacher):
@@ -36,29 +41,21 @@ class EngineTeacher(Teacher):
 
     # ------------------------------------------------------------ engine
     def engine_options(self) -> dict[str, Any]:
-        """The recipe's options for this backend's engine (``make_engine`` keyword arguments)."""
+        """The recipe's options for this backend's engine (``make_engine`` keyword arguments).
+
+        Derived from ``recipe.BACKEND_OPTIONS``, so a new backend option is declared once; only what is not
+        a backend option is added here: the transformers engine's batch size (a field every backend has)
+        and vLLM's engine seed (the recipe's, not the teacher config's).
+        """
         c = self.cfg
+        if c.backend not in ENGINE_BACKENDS:
+            raise ValueError(f"EngineTeacher does not drive backend '{c.backend}'")
+        opts = {k: getattr(c, k) for k in sorted(BACKEND_OPTIONS[c.backend])}
         if c.backend == "transformers":
-            return {"dtype": c.dtype, "batch_size": c.batch_size}
-        if c.backend == "vllm":
-            opts = {"dtype": c.dtype, "tensor_parallel_size": c.tensor_parallel_size, "seed": self.seed}
-            return opts | {
-                "max_model_len": c.max_model_len,
-                "gpu_memory_utilization": c.gpu_memory_utilization,
-                "enforce_eager": c.enforce_eager,
-            }
-        if c.backend == "openai":
-            return {
-                "base_url": c.base_url,
-                "api": c.api,
-                "served_model": c.served_model,
-                "api_key_env": c.api_key_env,
-                "max_concurrency": c.max_concurrency,
-                "max_retries": c.max_retries,
-                "timeout_s": c.timeout_s,
-                "extra_body": c.extra_body,
-            }
-        raise ValueError(f"EngineTeacher does not drive backend '{c.backend}'")
+            opts["batch_size"] = c.batch_size
+        elif c.backend == "vllm":
+            opts["seed"] = self.seed
+        return opts
 
     @property
     def engine(self) -> Engine:
@@ -114,7 +111,7 @@ class EngineTeacher(Teacher):
         options and ``samples`` are left out: raising ``samples`` from 1 to 4 re-uses sample 0."""
         if self._key_base is None:
             params = {k: v for k, v in teacher_params(self.cfg).items() if k != "samples"}
-            self._key_base = digest({"v": CACHE_KEY_VERSION, "stage": STAGE_VERSIONS["generate"], "teacher": params})
+            self._key_base = digest({"v": CACHE_KEY_VERSION, "stage": _KEY_STAGE_FIELD, "teacher": params})
         return digest([self._key_base, prompt, r.seed, r.sample_index])
 
     def generate(self, requests: list[Request]) -> list[Generation]:
@@ -133,8 +130,9 @@ class EngineTeacher(Teacher):
 
 
 def to_generation(prompt: str, c: Completion) -> Generation:
-    """A completion as a Generation; an engine error ``"code: detail"`` becomes a drop reason and its detail."""
+    """A completion as a Generation; an engine error's reason code becomes the drop reason, its detail kept."""
     if c.error:
-        code, _, detail = c.error.partition(": ")
-        return Generation(prompt, c.text, c.num_tokens, "error", c.latency_s, error=code, error_detail=detail or None)
+        return Generation(
+            prompt, c.text, c.num_tokens, "error", c.latency_s, error=c.error, error_detail=c.error_detail or None
+        )
     return Generation(prompt, c.text, c.num_tokens, c.finish_reason, c.latency_s)

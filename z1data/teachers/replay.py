@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from z1data import readers
 from z1data.records import Problem
 from z1data.teachers.base import Generation, Request, Teacher
 
@@ -31,15 +32,11 @@ class ReplayTeacher(Teacher):
         assert r is not None
         self.responses: dict[str, list[str]] = defaultdict(list)
         if r.kind == "humaneval_canonical":
-            from z1data.stages.source import humaneval_raw
-
-            for tid, p in humaneval_raw().items():
+            for tid, p in readers.humaneval_raw().items():
                 self.responses[tid].append(fence(p["prompt"] + p["canonical_solution"]))
             return
-        from z1data.stages.source import dataset_rows
-
         assert r.path
-        for where, row in dataset_rows(r.kind, r.path, r.split):
+        for where, row in readers.strict(readers.rows(r.kind, r.path, r.split)):
             if r.problem_id not in row:
                 raise ValueError(f"{where}: replay row has no '{r.problem_id}' field")
             if r.code and row.get(r.code) is not None:

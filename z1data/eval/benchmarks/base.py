@@ -7,12 +7,11 @@ the package-shipped HumanEval needs neither.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
+from z1data import readers
 from z1data.records import Problem
 from z1data.sandbox import Sandbox
 
@@ -86,25 +85,7 @@ class Benchmark(ABC):
 
 def read_rows(source: str, split: str, config_name: str | None = None) -> list[dict[str, Any]]:
     """Rows of a local file/directory (JSONL, JSON list, Parquet) or of a Hub dataset (needs network or cache)."""
-    path = Path(source)
-    if not path.exists():
-        import datasets
-
-        return list(datasets.load_dataset(source, config_name, split=split))
-    files = (
-        sorted(f for f in path.rglob("*") if f.suffix in {".jsonl", ".json", ".parquet"}) if path.is_dir() else [path]
-    )
-    rows: list[dict[str, Any]] = []
-    for f in files:
-        if f.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows += pq.read_table(f).to_pylist()
-        elif f.suffix == ".json" and f.read_text().lstrip().startswith("["):
-            rows += json.loads(f.read_text())
-        else:
-            rows += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
-    return rows
+    return [row for _, row in readers.strict(readers.rows("auto", source, split, config_name))]
 
 
 class CodeBenchmark(Benchmark):

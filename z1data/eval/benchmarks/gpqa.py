@@ -13,7 +13,7 @@ import re
 from typing import Any, ClassVar
 
 from z1data.eval.benchmarks.base import Benchmark, Item, JudgeOptions, Score
-from z1data.eval.stw import derive_seed
+from z1data.hashing import derive_seed
 
 LETTERS = "ABCDEFGHIJ"
 ASK = "Answer with the letter of the correct choice in \\boxed{}, for example \\boxed{A}."

@@ -9,7 +9,7 @@ class HumanEval(CodeBenchmark):
     name = "humaneval"
 
     def items(self) -> list[Item]:
-        from z1data.stages.source import humaneval_problems
+        from z1data.sources.humaneval import humaneval_problems
 
         return [Item(pid, p.question, p) for pid, p in humaneval_problems() if not isinstance(p, Exception)]
 
