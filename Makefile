@@ -44,7 +44,7 @@ inspect:
 	$(BIN)/z1data inspect $(DATA)/$(RECIPE_NAME)/$(VERSION)
 
 train:
-	@test -n "$(VERSION)" || { echo "usage: make train VERSION=x [RECIPE=…] [TRAIN=recipes/train/….yaml] [ARGS='--set trl.max_steps=10']"; exit 2; }
+	@test -n "$(VERSION)" || { echo "usage: make train VERSION=x [RECIPE=…] [TRAIN=recipes/train/….yaml] [ARGS='--set max_steps=10']"; exit 2; }
 	$(BIN)/python -m z1data.train.sft $(TRAIN) --version-dir $(DATA)/$(RECIPE_NAME)/$(VERSION) $(ARGS)
 
 eval:

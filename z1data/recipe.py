@@ -15,11 +15,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from z1data.config import ConfigError, read_config, validate
+from z1data.config import apply_override as apply_override  # re-exported: callers imported it from here
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe that cannot be used; the message names the file and the key."""
 
 
@@ -334,66 +336,15 @@ def recipe_name(path: Path) -> str:
     return path.stem
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``a.b.c=value`` in place; list items are addressed by index (``sources.0.limit=5``)."""
-    if "=" not in assignment:
-        raise RecipeError(f"--set expects key=value, got '{assignment}'")
-    key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw)
-    node: Any = data
-    parts = key.strip().split(".")
-    for p in parts[:-1]:
-        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else (lists included) is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read a recipe YAML; ``extends: other.yaml`` (relative to this file) merges this one over the other."""
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found" + (f" (extended by {seen[-1]})" if seen else ""))
-    if path.resolve() in seen:
-        raise RecipeError(f"{path}: 'extends' cycle: {' -> '.join(map(str, (*seen, path.resolve())))}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise RecipeError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(data).__name__}")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise RecipeError(f"{path}: 'extends' must be a path to another recipe")
-    return _deep_merge(_read_with_extends(path.parent / parent, (*seen, path.resolve())), data)
-
-
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """The recipe at ``path`` through the shared loader (``extends``, ``--set``); errors are ``RecipeError``s."""
     path = Path(path)
-    data = _read_with_extends(path, ())
-    for o in overrides or []:
-        try:
-            apply_override(data, o)
-        except (IndexError, ValueError, TypeError, AttributeError, yaml.YAMLError) as e:
-            raise RecipeError(f"{path}: cannot apply --set {o}: {e}") from e
-    if "name" in data:
-        raise RecipeError(f"{path}: key 'name' is not allowed: the recipe path names the experiment")
     try:
-        return Recipe.model_validate({**data, "name": recipe_name(path)})
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-            lines.append(f"  {loc}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing" else ""))
-        raise RecipeError(f"{path}: invalid recipe:\n" + "\n".join(lines)) from None
+        data = read_config(path, overrides, kind="recipe")
+        if "name" in data:
+            raise RecipeError(f"{path}: key 'name' is not allowed: the recipe path names the experiment")
+        return validate(Recipe, {**data, "name": recipe_name(path)}, path, kind="recipe")
+    except RecipeError:
+        raise
+    except ConfigError as e:  # the same message, as the recipe-specific type callers catch
+        raise RecipeError(*e.args) from e.__cause__

@@ -37,7 +37,7 @@ def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
     model = tmp_path / "model"
     train = subprocess.run(
         [sys.executable, "-m", "z1data.train.sft", str(REPO / "recipes/train/tiny-cpu.yaml"),
-         "--version-dir", str(version), "--output-dir", str(model), "--set", "trl.max_steps=3"],
+         "--version-dir", str(version), "--output-dir", str(model), "--set", "max_steps=3"],
         capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
@@ -86,8 +86,8 @@ def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
     ("change", "match"),
     [
         ({"epochs": 2}, "epochs"),  # unknown top-level key
-        ({"trl": {"learning_rat": 1e-5}}, "learning_rat"),  # not an SFTConfig field
-        ({"trl": {"max_length": 512}}, "top level"),  # owned by the script
+        ({"learning_rat": 1e-5}, "learning_rat"),  # not an SFTConfig field
+        ({"model_init_kwargs": {"dtype": "float32"}}, "top level"),  # owned by the script
         ({"max_length": None}, "max_length"),  # required: never a silent default
     ],
 )
@@ -95,9 +95,9 @@ def test_train_config_rejects_mistakes(change: dict, match: str) -> None:
     pytest.importorskip("trl")
     from z1data.train.sft import TrainConfig
 
-    base = {"model": "tiny:qwen2", "max_length": 64}
+    base = {"model_name_or_path": "tiny:qwen2", "max_length": 64}
     with pytest.raises(ValueError, match=match):
-        TrainConfig.model_validate({k: v for k, v in {**base, **change}.items() if v is not None})
+        TrainConfig.from_dict({k: v for k, v in {**base, **change}.items() if v is not None})
 
 
 def test_train_configs_in_the_repo_validate() -> None:
@@ -112,5 +112,5 @@ def test_train_configs_in_the_repo_validate() -> None:
     )
     assert (z1.trl["lr_scheduler_type"], z1.trl["warmup_steps"], z1.trl["bf16"]) == ("cosine", 100, True)
     assert z1.accelerate_config and (REPO / z1.accelerate_config).is_file() and z1.max_length >= 4096
-    tiny = load_config(REPO / "recipes/train/tiny-cpu.yaml", ["trl.max_steps=2"])
+    tiny = load_config(REPO / "recipes/train/tiny-cpu.yaml", ["max_steps=2"])
     assert tiny.trl["use_cpu"] and tiny.trl["max_steps"] == 2

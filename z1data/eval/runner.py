@@ -1,6 +1,7 @@
 """One eval run: benchmark x model x budget sweep -> samples, per-budget metrics, a table and a scaling curve.
 
-An eval config (``recipes/eval/*.yaml``) is validated like a recipe (unknown keys are errors; ``--set`` overrides).
+An eval config (``recipes/eval/*.yaml``) loads like a recipe (``z1data.config``: ``extends:``, ``--set`` overrides,
+unknown keys are errors naming the file).
 Prompts are the model's chat template over [system, user=question]. In ``reference`` mode code benchmarks
 append ``<think>`` to the rendered prompt, as Z1's code-eval copy does (its general-eval copy does not);
 the default mode appends nothing anywhere (Z1's training data has no ``<think>`` tags). ``prompt_suffix``
@@ -16,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from z1data.config import load_config
 from z1data.eval.benchmarks import JudgeOptions, get_benchmark
 from z1data.eval.stw import HINTS, STWConfig, run_stw, summarize
 
@@ -72,12 +73,8 @@ class EvalConfig(_Strict):
 
 
 def load_eval_config(path: str | Path, overrides: list[str] | None = None) -> EvalConfig:
-    from z1data.recipe import apply_override
-
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    for o in overrides or []:
-        apply_override(data, o)
-    return EvalConfig.model_validate(data)
+    """Through the shared loader, so eval configs get ``extends:``, ``--set`` and errors naming file and key."""
+    return load_config(path, EvalConfig, overrides, kind="eval config")
 
 
 def prompt_suffix(cfg: EvalConfig, kind: str) -> str:

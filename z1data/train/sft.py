@@ -1,68 +1,199 @@
-"""SFT on a dataset version: ``python -m z1data.train.sft CONFIG --version-dir DIR [--set key=value]``.
+"""SFT on a dataset version: ``python -m z1data.train.sft CONFIG --version-dir DIR [--set key=value] [--option v]``.
 
-Glue over TRL, on purpose. Rows become ``messages`` ([system?], user=question, assistant=response) and the
-loss covers only the assistant turn (``assistant_only_loss``; TRL swaps in a training chat template with
-``{% generation %}`` markers for known templates such as Qwen2.5's). ``max_length`` is required in the config,
-because Z1's script never set it and so trained on 512-token truncations. Rows longer than it are dropped
-(``overlong: drop``, counted in ``z1data_train.json``) or truncated (``overlong: truncate``). Every SFTConfig
-field may be set under ``trl:``; unknown keys anywhere are errors. A config naming ``accelerate_config``
-re-launches itself under ``accelerate launch`` so ``make train`` stays one command on 8 GPUs.
+Glue over TRL, on purpose, in TRL's own shape (``trl/scripts/sft.py``, open-r1's ``sft.py``): the options are
+three dataclasses, z1data's ``ZArgs`` and TRL's ``SFTConfig`` and ``ModelConfig``, under ``TrlParser``, so
+``--help`` lists every one. A config is one flat YAML mapping of those options, read by the shared strict loader
+(``z1data.config``: ``extends:``, ``--set key=value`` parsed as YAML); any option is also a flag
+(``--max_steps 10``), applied last. Unknown keys, wrong types and keys the script owns are errors naming the
+key and the file.
+
+Rows become ``messages`` ([system?], user=question, assistant=response) and the loss covers only the assistant
+turn (``assistant_only_loss``; TRL swaps in a training chat template with ``{% generation %}`` markers for known
+templates such as Qwen2.5's). ``max_length`` is required in the config, because Z1's script never set it and so
+trained on 512-token truncations. Rows longer than it are dropped (``overlong: drop``, counted in
+``z1data_train.json``) or truncated (``overlong: truncate``). A config naming ``accelerate_config`` re-launches
+itself under ``accelerate launch`` so ``make train`` stays one command on 8 GPUs.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
+from trl import ModelConfig, SFTConfig, TrlParser
 
-OWNED = {"max_length", "assistant_only_loss", "output_dir", "model_init_kwargs"}  # set from the top-level keys
+from z1data.config import ConfigError, read_config
+
+BUCKETS = ("short", "long")
+#: SFTConfig fields the script sets itself, and why they are refused in a config.
+OWNED = {
+    "assistant_only_loss": "always true here: the loss covers only the assistant turn",
+    "model_init_kwargs": "built from the ModelConfig keys at the top level (dtype, model_revision, "
+    "attn_implementation) and trust_remote_code; set those instead",
+}
+_STRICT = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
 
-class TrainConfig(BaseModel):
-    """A training recipe (``recipes/train/*.yaml``); unknown keys are errors."""
+@dataclass
+class ZArgs:
+    """z1data's own options: which rows of which dataset version train, and how they become chats."""
 
-    model_config = ConfigDict(extra="forbid")
+    version_dir: str | None = field(
+        default=None, metadata={"help": "Dataset version to train on, e.g. data/quickstart/demo (required)."}
+    )
+    buckets: list[str] = field(
+        default_factory=lambda: list(BUCKETS), metadata={"help": "Length buckets that train: short, long or both."}
+    )
+    require_pass: bool = field(default=False, metadata={"help": "Only rows whose code passed the tests."})
+    limit: int | None = field(default=None, metadata={"help": "At most this many rows (after the filters)."})
+    overlong: Literal["drop", "truncate"] = field(
+        default="drop",
+        metadata={"help": "Rows longer than max_length: drop (counted in z1data_train.json) or truncate."},
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System turn; None: the chat template's default (Qwen's, as in Z1)."}
+    )
+    accelerate_config: str | None = field(
+        default=None, metadata={"help": "Set: re-launch under `accelerate launch --config_file` with this file."}
+    )
 
-    model: str  # Hub name, local dir or tiny:qwen2
-    revision: str | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    max_length: int = Field(ge=8)  # prompt + response tokens; no default on purpose
-    overlong: Literal["drop", "truncate"] = "drop"
-    system_prompt: str | None = None  # None: the chat template's default applies (Qwen's, as in Z1)
-    buckets: list[Literal["short", "long"]] = ["short", "long"]
-    require_pass: bool = False  # only rows whose code passed the tests
-    limit: int | None = Field(default=None, ge=1)
-    output_dir: str | None = None  # default: models/<config stem>/<recipe>/<version>
-    accelerate_config: str | None = None
-    trl: dict[str, Any] = {}
+    def __post_init__(self) -> None:
+        if not self.buckets or not set(self.buckets) <= set(BUCKETS):
+            raise ValueError(f"buckets: expected a non-empty list of {list(BUCKETS)}, got {self.buckets!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit: must be at least 1, got {self.limit}")
 
-    @field_validator("trl")
+
+def make_parser() -> TrlParser:
+    """TRL's parser over z1data's, TRL's model and TRL's SFT options, plus the config file and ``--set``."""
+    parser = TrlParser(
+        (ZArgs, SFTConfig, ModelConfig),
+        prog="python -m z1data.train.sft",
+        description=__doc__.split("\n")[0]
+        + " Every option below is also a top-level key of the config file; the file (with its extends chain)"
+        " is applied first, then --set, then flags.",
+    )
+    parser.add_argument("config", help="train config YAML (recipes/train/*.yaml)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. max_steps=10"
+    )
+    return parser
+
+
+def _field_errors(dtype: type, given: dict[str, Any]) -> list[str]:
+    """Type errors of ``given`` against ``dtype``'s annotations and ``choices``, one ``  key: why`` line each.
+
+    The dataclasses themselves check no types, and SFTConfig cannot be built off the training machine.
+    """
+    hints = get_type_hints(dtype)
+    by_name = {f.name: f for f in fields(dtype)}
+    out = []
+    for key, value in given.items():
+        choices = by_name[key].metadata.get("choices")
+        if choices is not None and value not in choices:
+            out.append(f"  {key}: Input should be one of {', '.join(map(repr, choices))} (got {value!r})")
+            continue
+        try:
+            TypeAdapter(hints[key], config=_STRICT).validate_python(value)
+        except PydanticUserError:  # a type pydantic cannot check: SFTConfig checks it when it is built
+            continue
+        except ValidationError as e:
+            msgs = dict.fromkeys(err["msg"] for err in e.errors())
+            out.append(f"  {key}: {' or '.join(msgs)} (got {value!r})")
+    return out
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A checked train config: z1data's options, TRL's ModelConfig, and the SFTConfig keys as written.
+
+    The SFTConfig itself is built by ``sft_config`` on the training machine: its checks look at the hardware
+    (``bf16``, ``tf32`` need a GPU), and a GPU config must still load and check on a CPU box.
+    """
+
+    args: ZArgs
+    model_args: ModelConfig
+    trl: dict[str, Any]
+
+    @property
+    def model(self) -> str:
+        return str(self.model_args.model_name_or_path)
+
+    @property
+    def max_length(self) -> int:
+        return int(self.trl["max_length"])
+
+    @property
+    def accelerate_config(self) -> str | None:
+        return self.args.accelerate_config
+
     @classmethod
-    def _known_sft_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from trl import SFTConfig
+    def from_dict(cls, data: dict[str, Any], path: str | Path = "<config>") -> TrainConfig:
+        """Split a flat mapping over the three dataclasses; every bad key is reported, with ``path``."""
+        if "trl" in data:
+            raise ConfigError(f"{path}: no 'trl:' block: SFTConfig fields go at the top level of a train config")
+        types = (ZArgs, SFTConfig, ModelConfig)
+        parts = [{k: v for k, v in data.items() if k in {f.name for f in fields(t) if f.init}} for t in types]
+        known = set().union(*parts)
+        errors = [
+            f"  {k}: not a z1data, SFTConfig or ModelConfig option (python -m z1data.train.sft --help lists them)"
+            for k in sorted(set(data) - known, key=str)
+        ]
+        errors += [f"  {k}: set by z1data.train.sft, not by the config: {why}" for k, why in OWNED.items() if k in data]
+        for key in ("model_name_or_path", "max_length"):
+            if data.get(key) is None:
+                errors.append(f"  {key}: Field required (no default on purpose)")
+        for t, given in zip(types, parts, strict=True):
+            errors += _field_errors(t, {k: v for k, v in given.items() if k not in OWNED})
+        if not errors and data["max_length"] < 8:
+            errors.append(f"  max_length: must be at least 8 (got {data['max_length']})")
+        if errors:
+            raise ConfigError(f"{path}: invalid train config:\n" + "\n".join(errors))
+        z, sft, m = parts
+        try:
+            return cls(ZArgs(**z), ModelConfig(**m), sft)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path}: invalid train config:\n  {e}") from None
 
-        unknown = set(v) - {f.name for f in dataclasses.fields(SFTConfig)}
-        if unknown:
-            raise ValueError(f"unknown SFTConfig field(s): {sorted(unknown)}")
-        if owned := set(v) & OWNED:
-            raise ValueError(f"set {sorted(owned)} at the top level, not under trl")
-        return v
+    def as_dict(self) -> dict[str, Any]:
+        """One flat mapping, the config's own shape: every z1data and ModelConfig option, the SFTConfig keys set."""
+        return {**asdict(self.args), **asdict(self.model_args), **self.trl}
+
+    def sft_config(self, output_dir: Path) -> SFTConfig:
+        """The SFTConfig, built by TRL's parser (strict: no key left over) with the fields the script owns."""
+        m = self.model_args
+        init = {"revision": m.model_revision, "attn_implementation": m.attn_implementation, "dtype": m.dtype}
+        owned = {
+            "output_dir": str(output_dir),
+            "assistant_only_loss": True,
+            "model_init_kwargs": {**init, "trust_remote_code": self.trl.get("trust_remote_code", False)},
+        }
+        _, sft, _ = make_parser().parse_dict({**self.as_dict(), **owned}, allow_extra_keys=False)
+        return sft
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    from z1data.recipe import apply_override
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, flags: dict[str, Any] | None = None
+) -> TrainConfig:
+    """The train config at ``path`` through the shared loader (``extends``, ``--set``), then ``flags``, checked."""
+    data = read_config(path, overrides, kind="train config")
+    return TrainConfig.from_dict({**data, **(flags or {})}, path)
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    for o in overrides or []:
-        apply_override(data, o)
-    return TrainConfig.model_validate(data)
+
+def parse_cli(argv: list[str]) -> tuple[str, list[str], dict[str, Any]]:
+    """The config path, the ``--set`` overrides and the option flags given (only those: defaults stay the file's)."""
+    parser = make_parser()
+    unset = object()
+    names = [f.name for t in parser.dataclass_types for f in fields(t) if f.init]
+    # A pre-filled namespace keeps argparse from writing defaults, so an absent flag never hides a config value.
+    ns = parser.parse_args(argv, namespace=argparse.Namespace(**dict.fromkeys(names, unset)))
+    return ns.config, ns.set, {k: v for k in names if (v := getattr(ns, k)) is not unset}
 
 
 def to_messages(row: dict[str, Any], system: str | None) -> dict[str, Any]:
@@ -89,15 +220,16 @@ def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: 
     """The version's rows as a ``messages`` dataset (sorted shards, so the order is stable) and the overlong count."""
     import datasets
 
+    z = cfg.args
     files = sorted(str(p) for p in (version_dir / "data").glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{version_dir}/data: no parquet shards (is it a dataset version?)")
     ds = datasets.load_dataset("parquet", data_files=files, split="train")
-    ds = ds.filter(_keep, fn_kwargs={"buckets": list(cfg.buckets), "require_pass": cfg.require_pass})
-    if cfg.limit is not None:
-        ds = ds.select(range(min(cfg.limit, len(ds))))
-    ds = ds.map(to_messages, fn_kwargs={"system": cfg.system_prompt}, remove_columns=ds.column_names)
-    if cfg.overlong == "truncate":
+    ds = ds.filter(_keep, fn_kwargs={"buckets": list(z.buckets), "require_pass": z.require_pass})
+    if z.limit is not None:
+        ds = ds.select(range(min(z.limit, len(ds))))
+    ds = ds.map(to_messages, fn_kwargs={"system": z.system_prompt}, remove_columns=ds.column_names)
+    if z.overlong == "truncate":
         return ds, 0
     fits = ds.filter(_fits, fn_kwargs={"tokenizer": tokenizer, "max_length": cfg.max_length}, num_proc=num_proc)
     return fits, len(ds) - len(fits)
@@ -111,32 +243,35 @@ def default_output_dir(config_path: str, version_dir: Path) -> Path:
 
 
 def train(cfg: TrainConfig, version_dir: Path, output_dir: Path) -> Path:
+    """TRL's SFTTrainer on the version's rows, as ``trl/scripts/sft.py`` wires it (PEFT and quantization included)."""
     from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     from z1data.tinymodel import resolve_model
     from z1data.version import load_manifest
 
     path = resolve_model(cfg.model)
-    tok = AutoTokenizer.from_pretrained(path, revision=cfg.revision)
+    remote = cfg.trl.get("trust_remote_code", False)
+    tok = AutoTokenizer.from_pretrained(path, revision=cfg.model_args.model_revision, trust_remote_code=remote)
     ds, overlong = load_version(version_dir, cfg, tok, cfg.trl.get("dataset_num_proc"))
     if len(ds) == 0:
-        raise ValueError(f"no training rows left in {version_dir} (buckets={cfg.buckets}, require_pass, max_length)")
-    args = SFTConfig(
-        output_dir=str(output_dir),
-        max_length=cfg.max_length,
-        assistant_only_loss=True,
-        model_init_kwargs={"dtype": cfg.dtype, "revision": cfg.revision},
-        **cfg.trl,
+        z = cfg.args
+        raise ValueError(f"no training rows left in {version_dir} (buckets={z.buckets}, require_pass, max_length)")
+    trainer = SFTTrainer(
+        model=path,
+        args=cfg.sft_config(output_dir),
+        train_dataset=ds,
+        processing_class=tok,
+        quantization_config=get_quantization_config(cfg.model_args),
+        peft_config=get_peft_config(cfg.model_args),
     )
-    trainer = SFTTrainer(model=path, args=args, train_dataset=ds, processing_class=tok)
     result = trainer.train()
     trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(output_dir))
         m = load_manifest(version_dir)
         info = {
-            "config": cfg.model_dump(),
+            "config": cfg.as_dict(),
             "version_dir": str(version_dir),
             "recipe_name": m["recipe_name"],
             "version": m["version"],
@@ -152,22 +287,20 @@ def train(cfg: TrainConfig, version_dir: Path, output_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m z1data.train.sft", description=__doc__.split("\n")[0])
-    ap.add_argument("config", help="training recipe YAML (recipes/train/*.yaml)")
-    ap.add_argument("--version-dir", required=True, help="a dataset version, e.g. data/quickstart/demo")
-    ap.add_argument("--output-dir", help="default: the config's output_dir, else models/<config>/<recipe>/<version>")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. trl.max_steps=3")
-    a = ap.parse_args(argv)
+    config, overrides, flags = parse_cli(argv)
     try:
-        cfg = load_config(a.config, a.set)
-    except (OSError, ValueError) as e:  # pydantic's ValidationError is a ValueError: it names the bad key
-        print(f"error: {a.config}: {e}", file=sys.stderr)
+        cfg = load_config(config, overrides, flags)
+    except (OSError, ValueError) as e:  # ConfigError is a ValueError: it names the file and the bad key
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not cfg.args.version_dir:
+        print(f"error: {config}: no dataset version: pass --version-dir DIR (or set version_dir)", file=sys.stderr)
         return 2
     if cfg.accelerate_config and "LOCAL_RANK" not in os.environ:  # not yet inside a launcher: become one
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", cfg.accelerate_config]
         os.execv(sys.executable, [*launch, "-m", "z1data.train.sft", *argv])
-    vdir = Path(a.version_dir)
-    out = Path(a.output_dir or cfg.output_dir or default_output_dir(a.config, vdir))
+    vdir = Path(cfg.args.version_dir)
+    out = Path(cfg.trl.get("output_dir") or default_output_dir(config, vdir))
     print(f"trained model saved to {train(cfg, vdir, out)}")
     return 0
 
