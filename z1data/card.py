@@ -100,6 +100,8 @@ def funnel_table(funnel: list[dict[str, Any]]) -> str:
 
 
 def write_card(out: Path, m: dict[str, Any]) -> None:
+    """``README.md`` from the manifest alone, with repo-relative paths: the same text wherever the version
+    directory lives, so the card pushed to the Hub never shows a local path."""
     present = [name for name, pattern in CONFIGS if list(out.glob(pattern))]  # a config needs files
     header = {
         "configs": [
@@ -143,12 +145,22 @@ Teachers:
 
 ## Load
 
+`ORG/NAME` is the Hub dataset repo this version is pushed to (`z1data push … --repo ORG/NAME`); the tag
+`{m["version"]}` holds exactly this version, nothing of other versions.
+
 ```python
 from datasets import load_dataset
-ds = load_dataset("parquet", data_dir="{m["version_dir"]}/data", split="train")
+ds = load_dataset("ORG/NAME", revision="{m["version"]}", split="train")  # config `all`
+verified = load_dataset("ORG/NAME", "verified", revision="{m["version"]}", split="train")
+short = load_dataset("ORG/NAME", data_files="data/short-*.parquet", revision="{m["version"]}", split="train")
+
 import polars as pl
-df = pl.scan_parquet("{m["version_dir"]}/data/*.parquet")
+from huggingface_hub import snapshot_download
+local = snapshot_download("ORG/NAME", repo_type="dataset", revision="{m["version"]}")
+df = pl.scan_parquet(f"{{local}}/data/*.parquet")
 ```
+
+In a local copy of this directory: `load_dataset("parquet", data_files="data/*.parquet", split="train")`.
 
 Configs: {", ".join(f"`{c}`" for c in present)} (`verified`: rows whose code passed every test; a config
 with no rows is left out).

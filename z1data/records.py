@@ -109,6 +109,10 @@ class Problem:
     starter_code: str | None = None
     difficulty: str | None = None
     time_limit_s: float | None = None  # per test, before machine calibration
+    # Where the row was read (set by ``sources.read_source``; None outside a build): Z1 breaks its
+    # token-budget ties by dataset order, so the order survives id-sorted sharding.
+    source_position: int | None = None  # the source's position in the recipe's ``sources`` list
+    source_index: int | None = None  # 0-based row position within that source (quarantined rows count)
 
 
 # ---------------------------------------------------------------- trajectories and verdicts
@@ -167,6 +171,8 @@ class DatasetRow:
     response: str
     code: str | None
     source: str
+    source_position: int | None  # Problem.source_position / source_index: the row's dataset order
+    source_index: int | None
     teacher: str
     teacher_model: str
     sample_index: int
@@ -199,6 +205,8 @@ PROBLEM_FIELDS = [
     pa.field("starter_code", pa.string()),
     pa.field("difficulty", pa.string()),
     pa.field("time_limit_s", pa.float64()),
+    pa.field("source_position", pa.int32()),
+    pa.field("source_index", pa.int64()),
 ]
 PROBLEM_SCHEMA = pa.schema(PROBLEM_FIELDS)
 
@@ -247,6 +255,8 @@ DATASET_SCHEMA = pa.schema(
         pa.field("response", pa.string(), nullable=False),
         pa.field("code", pa.string()),
         pa.field("source", pa.string(), nullable=False),
+        pa.field("source_position", pa.int32()),
+        pa.field("source_index", pa.int64()),
         pa.field("teacher", pa.string(), nullable=False),
         pa.field("teacher_model", pa.string(), nullable=False),
         pa.field("sample_index", pa.int32(), nullable=False),

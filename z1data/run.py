@@ -18,7 +18,7 @@ from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
 from z1data.executors import BuildSubmitted, make_executor
-from z1data.fingerprint import stage_fingerprint
+from z1data.fingerprint import input_session, stage_fingerprint
 from z1data.recipe import Recipe
 from z1data.stage import ShardStage, shard_done, shard_stats, write_json_atomic
 from z1data.stages import STAGES
@@ -31,6 +31,7 @@ from z1data.version import (
     existing_build,
     funnel,
     iter_shards,
+    recover_version,
     write_version,
 )
 
@@ -126,6 +127,14 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
     if not version or "/" in version or version.startswith("."):
         raise ValueError(f"invalid VERSION '{version}': use a plain name like v1 or demo")
     version_dir = data_dir / recipe.name / version
+    recover_version(version_dir)  # a killed build's leftovers: removed (or the previous version restored), logged
+    # A version not written yet (or --force) re-reads every local input, past the digest cache: a rewrite
+    # that kept size and mtime is caught. One session per build: both plans see the same inputs.
+    with input_session(fresh=force or not (version_dir / "manifest.json").exists()):
+        return _build(recipe, version, version_dir, data_dir, force)
+
+
+def _build(recipe: Recipe, version: str, version_dir: Path, data_dir: Path, force: bool) -> BuildResult:
     stages = plan(recipe, data_dir)
     key = build_key(recipe.hash(), stages[-1].fingerprint)
     done, other = existing_build(version_dir, key)

@@ -3,21 +3,33 @@
 The content hash covers the rows only (an order-independent multiset hash of their canonical JSON),
 so it is the same for the same recipe on the same inputs whatever the sharding, task count or Parquet
 library version, and it is computed while streaming the shards.
-A version directory is written to a temporary sibling and renamed into place, so it is either
-complete or absent. Re-building an existing VERSION with the same recipe and inputs is a no-op;
-a build whose *content* differs refuses unless ``force`` (a recipe edit that leaves the rows unchanged,
-e.g. a new description, keeps the existing version).
+A version directory is written to a temporary sibling and then put in place so that, whenever the process
+dies, the path holds one complete version (or none yet): a first one is renamed in; ``--force`` swaps the new
+directory with the old one in one ``renameat2(RENAME_EXCHANGE)`` (Linux), then deletes the old one. Where the
+file system cannot exchange (NFS, non-Linux) it falls back to two renames, and the next build restores the
+previous version if a kill fell between them. Each build of a version holds a lock (``.<VERSION>.lock``)
+while it writes, so leftovers found under it (``.<VERSION>.tmp-<pid>``, ``.<VERSION>.old-<pid>``) are from
+a dead build and are removed (``recover_version``).
+Re-building an existing VERSION with the same recipe and inputs is a no-op; a build whose *content* differs
+refuses unless ``force`` (a recipe edit that leaves the rows unchanged, e.g. a new description, keeps the
+existing version).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import itertools
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +39,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from loguru import logger
 
 from z1data.records import DATASET_SCHEMA
 from z1data.stage import write_json_atomic, write_parquet_atomic
@@ -184,11 +197,22 @@ def write_version(
     stage_dirs: list[tuple[str, Path]] | None = None,
 ) -> BuildResult:
     """Stream shards into ``data/<bucket>-<verified|unverified>-<shard>.parquet``, then write the
-    manifest, card and plots; the directory appears atomically (written aside, then renamed)."""
+    manifest, card and plots aside and put the whole directory in place (``commit_version``)."""
+    version_dir.parent.mkdir(parents=True, exist_ok=True)
+    with version_lock(version_dir):
+        clean_leftovers(version_dir)
+        tmp = _aside(version_dir, "tmp")
+        manifest = _write_contents(tmp, shards, manifest, stage_dirs or [])
+        commit_version(tmp, version_dir)
+    return BuildResult(version_dir, manifest["content_hash"], manifest["rows"], reused=False)
+
+
+def _write_contents(
+    tmp: Path, shards: Iterable[list[dict[str, Any]]], manifest: dict[str, Any], stage_dirs: list[tuple[str, Path]]
+) -> dict[str, Any]:
+    """Everything a version holds, written into ``tmp``; the manifest last (a directory with one is complete)."""
     from z1data.card import write_card, write_plots
 
-    tmp = version_dir.with_name(f".{version_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     files, seen, digest = [], set(), ContentHash()
     summary: list[tuple[int, str, bool]] = []  # (num_tokens, bucket, passed) per row, for stats and plots
     for i, rows in enumerate(shards):
@@ -212,19 +236,113 @@ def write_version(
         "buckets": {b: sum(s[1] == b for s in summary) for b in ("short", "long")},
         "verified": sum(s[2] for s in summary),
         "files": sorted(files, key=lambda f: f["path"]),
-        "dropped_files": copy_dropped(tmp, stage_dirs or []),
+        "dropped_files": copy_dropped(tmp, stage_dirs),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "packages": package_versions(),
         "git_commit": git_commit(),
     }
+    tmp.mkdir(parents=True, exist_ok=True)  # a version without rows still gets its directory
     write_plots(tmp, summary, manifest)
     write_card(tmp, manifest)
     write_json_atomic(manifest, tmp / "manifest.json")
-    if version_dir.exists():
-        shutil.rmtree(version_dir)
-    version_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, version_dir)
-    return BuildResult(version_dir, digest.hexdigest(), digest.count, reused=False)
+    return manifest
+
+
+# ---------------------------------------------------------------- putting a version in place, and recovery
+RENAME_EXCHANGE = 2  # linux/fs.h
+AT_FDCWD = -100
+
+
+def _aside(version_dir: Path, kind: str) -> Path:
+    """A sibling only this process uses: ``.<VERSION>.tmp-<pid>`` (being written), ``.<VERSION>.old-<pid>``."""
+    return version_dir.with_name(f".{version_dir.name}.{kind}-{os.getpid()}")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``). False where the kernel,
+    C library or file system cannot (NFS, FUSE, non-Linux): the caller falls back to two renames."""
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform == "linux" else None
+    if fn is None:
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
+
+
+def commit_version(tmp: Path, version_dir: Path) -> None:
+    """Put the complete directory ``tmp`` at ``version_dir``, which holds one complete version throughout:
+    the old one until the exchange, the new one after it; the old one is deleted only then."""
+    if not os.path.lexists(version_dir):
+        os.rename(tmp, version_dir)
+    elif _exchange(tmp, version_dir):
+        _remove(tmp)  # tmp now holds the previous version
+    else:  # two renames: a kill between them leaves the previous version at .<VERSION>.old-<pid> (recovered)
+        old = _aside(version_dir, "old")
+        os.rename(version_dir, old)
+        os.rename(tmp, version_dir)
+        _remove(old)
+
+
+@contextlib.contextmanager
+def version_lock(version_dir: Path) -> Iterator[None]:
+    """Hold ``.<VERSION>.lock`` (``flock``: released when the process dies, even by SIGKILL), so that a build
+    never removes the directory another live build is writing, and two builds of a version never interleave."""
+    path = version_dir.with_name(f".{version_dir.name}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info(f"{version_dir}: waiting for another build of this version to finish ({path.name})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:  # a file system without locks (e.g. Lustre mounted without -o flock)
+            logger.warning(f"{path}: cannot lock ({e}); do not build this version twice at once")
+        yield
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(version_dir: Path) -> list[str]:
+    """Remove what a killed build left beside ``version_dir`` (the caller holds its lock, so every such
+    directory belongs to a dead process); restore the previous version if a kill fell between the
+    fallback's two renames. Never touches the version itself. Returns what was done, one line each."""
+    pattern = re.compile(rf"\.{re.escape(version_dir.name)}\.(tmp|old)-\d+")
+    parent = version_dir.parent
+    found = [p for p in parent.iterdir() if pattern.fullmatch(p.name)] if parent.is_dir() else []
+    done = []
+    if not os.path.lexists(version_dir):
+        olds = sorted(
+            (p for p in found if ".old-" in p.name and (p / "manifest.json").exists()), key=lambda p: p.stat().st_mtime
+        )
+        if olds:
+            os.rename(olds[-1], version_dir)
+            found.remove(olds[-1])
+            done.append(f"restored {version_dir} from {olds[-1].name} (a forced rebuild was killed mid-swap)")
+    for p in found:
+        _remove(p)
+        done.append(f"removed {p.name} (left by a killed build)")
+    for line in done:
+        logger.warning(f"{version_dir.parent}: {line}")
+    return done
+
+
+def recover_version(version_dir: Path) -> list[str]:
+    """What a build runs first: ``clean_leftovers`` under the version's lock (nothing to do without a parent)."""
+    if not version_dir.parent.is_dir():
+        return []
+    with version_lock(version_dir):
+        return clean_leftovers(version_dir)
 
 
 def load_manifest(version_dir: Path) -> dict[str, Any]:

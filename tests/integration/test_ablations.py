@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import REPO
+from tests.unit.test_publish import FakeHub
 from z1data.cli import main
 from z1data.diff import diff_versions
 from z1data.publish import export_messages, export_z1, push
@@ -85,28 +86,15 @@ def test_exports_and_push_plan(built: dict[str, Path], tmp_path: Path) -> None:
     msgs = pl.read_parquet(tmp_path / "m.parquet")["messages"][0].to_list()
     assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
 
-    class RecordingHub:  # stands in for HfApi at the network boundary only
-        def __init__(self) -> None:
-            self.calls: list[tuple[str, dict]] = []
-
-        def create_repo(self, repo_id: str, **kw: object) -> None:
-            self.calls.append(("create_repo", {"repo_id": repo_id, **kw}))
-
-        def upload_folder(self, **kw: object) -> object:
-            self.calls.append(("upload_folder", kw))
-            return type("Commit", (), {"oid": "abc123"})()
-
-        def create_tag(self, repo_id: str, **kw: object) -> None:
-            self.calls.append(("create_tag", {"repo_id": repo_id, **kw}))
-
-    hub = RecordingHub()
-    result = push(vdir, "org/mixed", api=hub)
-    names = [c[0] for c in hub.calls]
-    assert names == ["create_repo", "upload_folder", "create_tag"]
-    assert hub.calls[0][1]["repo_type"] == "dataset" and hub.calls[1][1]["folder_path"] == str(vdir)
-    assert hub.calls[2][1]["tag"] == "v1" and hub.calls[2][1]["revision"] == "abc123"
-    assert "README.md" in result["files"] and "manifest.json" in result["files"]
-    plan = push(vdir, "org/mixed", dry_run=True)
-    assert (
-        plan["tag"] == "v1" and plan["content_hash"] == json.loads((vdir / "manifest.json").read_text())["content_hash"]
-    )
+    hub = FakeHub(tmp_path / "downloads", repo_id="org/mixed")  # an in-memory Hub repo at the network boundary
+    result = push(vdir, "org/mixed", token="hf_test", api=hub)
+    assert [c[0] for c in hub.calls] == ["list_repo_refs", "create_repo", "create_commit", "create_tag"]
+    tree = hub.tree("v1")
+    assert tree.pop(".gitattributes") and tree == {
+        p.relative_to(vdir).as_posix(): p.read_bytes() for p in vdir.rglob("*") if p.is_file()
+    }
+    assert result.outcome == "pushed" and hub.tags["v1"][0] == result.commit
+    assert {"README.md", "manifest.json"} <= {path for path, _ in result.adds}
+    plan = push(vdir, "org/mixed", api=hub, dry_run=True)
+    assert plan.tag == "v1" and plan.tag_state == "same"
+    assert plan.content_hash == json.loads((vdir / "manifest.json").read_text())["content_hash"]

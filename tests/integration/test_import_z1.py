@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from collections import defaultdict
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
 from z1data.publish import export_z1
 from z1data.recipe import load_recipe
 from z1data.run import build
+from z1data.stages.bucket import count_tokens, load_tokenizer
 from z1data.version import check_funnel, load_manifest
 
 pytestmark = pytest.mark.slow
@@ -44,3 +49,85 @@ def test_import_z1_columns_rebucket_and_export(tmp_path: Path) -> None:
     back = pl.read_parquet(tmp_path / "z1.parquet")
     assert z1 == 12 and back.columns == ["id", "question", "response", "token_num_qwen"]
     assert set(back["response"]) == set(pl.read_parquet(FIXTURE)["response"][:12])
+
+
+def z1_select(token_num_qwen: list[int], T: int, mode: str) -> list[int]:
+    """Z1's data/data_select.py ``GreedyTokenSelector.select_batch_``, restated over the file's rows."""
+    token_nums = [(i, token_num_qwen[i]) for i in range(len(token_num_qwen))]
+    if mode == "length":
+        token_nums.sort(key=lambda x: x[1], reverse=True)
+    elif mode == "sample":
+        token_nums.sort(key=lambda x: x[1], reverse=False)
+    selected_indices, current_sum = [], 0
+    for index, token_num in token_nums:
+        if current_sum >= T:
+            break
+        selected_indices.append(index)
+        current_sum += token_num
+    return selected_indices
+
+
+def z1_shaped_table(path: Path, groups: int = 3, per_group: int = 10) -> pa.Table:
+    """A Z1-107K-shaped file whose rows share few token counts (many ties), with ids out of file order.
+    ``token_num_qwen`` is counted with the build's student tokenizer, so Z1's column and z1data's agree."""
+    tok, rng = load_tokenizer("tiny:qwen2"), random.Random(3)
+    words = ("alpha", "beta", "gamma", "delta", "value", "list", "index", "return", "sort", "count", "total")
+    by_count: dict[int, list[str]] = defaultdict(list)
+    while sum(len(v) >= per_group for v in by_count.values()) < groups:
+        texts = [" ".join(rng.choice(words) for _ in range(30)) for _ in range(100)]
+        for text, n in zip(texts, count_tokens(tok, texts), strict=True):
+            by_count[n].append(text)
+    chosen = sorted(n for n, v in by_count.items() if len(v) >= per_group)[:groups]
+    rows = [(n, text) for n in chosen for text in by_count[n][:per_group]]
+    rng.shuffle(rows)
+    ids = rng.sample(range(100, 1000), len(rows))  # "123" < "45" as strings: id order is not file order
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "question": [f"Question {i}: write the function." for i in ids],
+            "response": [text for _, text in rows],
+            "token_num_qwen": pa.array([n for n, _ in rows], pa.int64()),
+        }
+    )
+    pq.write_table(table, path)
+    return table
+
+
+def test_budget_ties_select_the_rows_z1_selected(tmp_path: Path) -> None:
+    """Same budget and mode as Z1's loop over the file: the same rows (ties in file order), for both modes;
+    ``ties: id`` picks other rows with the same count and total."""
+    path = tmp_path / "z1-ties.parquet"
+    table = z1_shaped_table(path)
+    ids, counts = table["id"].to_pylist(), table["token_num_qwen"].to_pylist()
+    for mode in ("length", "sample"):
+        order = z1_select(counts, 10**9, mode)
+        cut = 15  # the middle of the second group of equal counts
+        assert counts[order[cut - 1]] == counts[order[cut]]
+        budget = sum(counts[i] for i in order[:cut])
+        z1 = {str(ids[i]) for i in z1_select(counts, budget, mode)}
+        kept: dict[str, pl.DataFrame] = {}
+        for ties in ("source", "id"):
+            recipe = load_recipe(
+                REPO / "recipes" / "import-z1.yaml",
+                [
+                    f"sources.0.path={path}",
+                    f"generate.teachers.0.replay.path={path}",
+                    "bucket.tokenizer=tiny:qwen2",
+                    f"select.budget={{tokens: {budget}, mode: {mode}, ties: {ties}}}",
+                    "shards=3",
+                    "executor.tasks=1",
+                    "executor.workers=1",
+                ],
+            )
+            vdir = build(recipe, f"{mode}-{ties}", tmp_path / "data").version_dir
+            assert check_funnel(load_manifest(vdir)["funnel"]) == []
+            kept[ties] = pl.read_parquet(vdir / "data" / "*.parquet")
+        by_source, by_id = kept["source"], kept["id"]
+        assert set(by_source["problem_id"]) == z1 and by_source.height == cut
+        assert by_source["num_tokens"].sum() == budget
+        by_file = {str(i): n for i, n in zip(ids, counts, strict=True)}
+        assert all(by_file[r["problem_id"]] == r["num_tokens"] for r in by_source.iter_rows(named=True))
+        assert set(by_id["problem_id"]) != z1
+        assert (by_id.height, by_id["num_tokens"].sum()) == (cut, budget)
+        positions = {str(i): k for k, i in enumerate(ids)}
+        assert all(positions[r["problem_id"]] == r["source_index"] for r in by_source.iter_rows(named=True))

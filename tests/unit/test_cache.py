@@ -284,7 +284,7 @@ def test_request_key_covers_what_changes_a_response() -> None:
     assert t.request_key(Request(p, r.messages, 0, r.seed + 1), "prompt") != key
     for changed in (
         {"sampling": Sampling(temperature=0.5)},
-        {"model": "other"},
+        {"model": "other", "revision": "0" * 40},  # a Hub name pinned to a commit: no lookup offline
         {"revision": "abc"},
         {"name": "t2"},
         {"served_model": "x"},

@@ -43,7 +43,8 @@ def test_greedy_budget_includes_the_row_that_crosses_the_budget() -> None:
 
 
 def _summary(i: int, pid: str, n: int, bucket: str, passed: bool) -> dict[str, Any]:
-    return {"id": f"r{i:03d}", "problem_id": pid, "num_tokens": n, "bucket": bucket, "passed": passed}
+    order = {"source_position": 0, "source_index": i, "teacher": "t", "sample_index": 0}
+    return {"id": f"r{i:03d}", "problem_id": pid, "num_tokens": n, "bucket": bucket, "passed": passed} | order
 
 
 def _decide(select: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -115,6 +115,8 @@ def _problems() -> list[Problem]:
             source="unit",
             difficulty="easy",
             time_limit_s=2.0,
+            source_position=0,
+            source_index=3,
         ),
         Problem(
             "p-call",
@@ -173,6 +175,8 @@ def _rows(name: str) -> list[Any]:
                 t.response,
                 t.code,
                 t.problem.source,
+                0,
+                i,
                 t.teacher,
                 t.teacher_model,
                 t.sample_index,
@@ -186,7 +190,7 @@ def _rows(name: str) -> list[Any]:
                 17,
                 "short",
             )
-            for t, v in zip(trajectories, verdicts, strict=True)
+            for i, (t, v) in enumerate(zip(trajectories, verdicts, strict=True))
         ],
         "dropped": [
             {

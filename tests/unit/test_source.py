@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,8 @@ def test_stage_quarantines_bad_rows_and_stats_add_up(tmp_path: Path) -> None:
     out = run_stage(tmp_path, [{"kind": "jsonl", "path": str(path)}])
 
     assert sorted(r["id"] for r in kept(out)) == [f"ok-{i}" for i in range(5)]
+    # Quarantined rows use up their index too: source_index is the row's place in the file (line - 1).
+    assert {r["id"]: r["source_index"] for r in kept(out)} == {"ok-0": 0, "ok-1": 3, "ok-2": 5, "ok-3": 6, "ok-4": 7}
     drops = {d["row_id"]: d for d in dropped(out)}
     expect = {2: "malformed_json", 3: "missing_field", 5: "invalid_utf8", 9: "invalid_tests", 10: "wrong_type"}
     assert {w: d["reason"] for w, d in drops.items()} == {f"{path}:{n}": r for n, r in expect.items()}
@@ -190,7 +193,12 @@ def test_duplicate_id_points_at_first(tmp_path: Path) -> None:
     assert d["reason"] == "duplicate_id" and d["row_id"] == "p-call"
     assert f"{b}:1" in d["detail"] and f"duplicate of {a}:2" in d["detail"]
     assert json.loads(d["record_json"])["question"] == "second copy"
+    assert json.loads(d["record_json"])["source_position"] == 1  # the second source of the recipe
     assert sum(s["rows_in"] for s in stats(out)) == 3
+    assert {i: (r["source_position"], r["source_index"]) for i, r in rows.items()} == {
+        "p-stdio": (0, 0),
+        "p-call": (0, 1),
+    }
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
@@ -211,6 +219,7 @@ def test_missing_jsonl_file_is_an_input_error(tmp_path: Path) -> None:
 def test_limit(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "p.jsonl", [{**STDIO, "id": f"p{i}"} for i in range(10)])
     assert [p.id for p in problems({"kind": "jsonl", "path": str(path), "limit": 4})] == ["p0", "p1", "p2", "p3"]
+    assert [p.source_index for p in problems({"kind": "jsonl", "path": str(path), "limit": 4})] == [0, 1, 2, 3]
     out = run_stage(tmp_path, [{"kind": "jsonl", "path": str(path), "limit": 4}])
     assert sorted(r["id"] for r in kept(out)) == ["p0", "p1", "p2", "p3"]
     assert sum(s["rows_in"] for s in stats(out)) == 4
@@ -226,7 +235,11 @@ def test_sharding_is_deterministic_and_order_independent(tmp_path: Path) -> None
     for i in range(3):
         ta = pq.read_table(out_a / "out" / f"{i:05d}.parquet").to_pylist()
         tb = pq.read_table(out_b / "out" / f"{i:05d}.parquet").to_pylist()
-        assert ta == tb and [r["id"] for r in ta] == sorted(r["id"] for r in ta)  # sorted by id inside a shard
+        # Same rows in the same shards, sorted by id inside a shard; only the recorded read position differs.
+        assert [{**r, "source_index": None} for r in ta] == [{**r, "source_index": None} for r in tb]
+        assert [r["id"] for r in ta] == sorted(r["id"] for r in ta)
+        assert all(r["source_index"] == int(r["id"][-2:]) for r in ta)  # a is in id order
+        assert all(r["source_index"] == 19 - int(r["id"][-2:]) for r in tb)  # b is reversed
         assert all(shard_of(r["id"], 3) == i for r in ta)
     assert sum(len(pq.read_table(out_a / "out" / f"{i:05d}.parquet")) for i in range(3)) == 20
     assert len({shard_of(r["id"], 3) for r in rows}) == 3  # 20 ids actually spread over the shards
@@ -246,8 +259,9 @@ def test_kept_rows_round_trip_to_problems(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "p.jsonl", [STDIO, CALL, CHECK])
     out = run_stage(tmp_path, [{"kind": "jsonl", "path": str(path)}])
     back = {p.id: p for p in map(problem_from_dict, kept(out))}
-    direct = {p.id: p for p in problems({"kind": "jsonl", "path": str(path)})}
+    direct = {p.id: replace(p, source_position=0) for p in problems({"kind": "jsonl", "path": str(path)})}
     assert back == direct
+    assert {p.id: p.source_index for p in back.values()} == {"p-stdio": 0, "p-call": 1, "7": 2}
 
 
 # ---------------------------------------------------------------- Parquet and HF with field maps

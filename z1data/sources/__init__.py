@@ -9,6 +9,7 @@ one line below and its name in ``SourceConfig.kind`` (docs/architecture.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from z1data.formats import RowError
 from z1data.recipe import SourceConfig
@@ -25,12 +26,18 @@ PRESETS: dict[str, Reader] = {
 }
 
 
-def read_source(cfg: SourceConfig) -> Iterator[tuple[str, Problem | RowError]]:
-    """Every problem (or quarantined row) of one recipe source, the first ``limit`` only when set."""
-    for n, item in enumerate(PRESETS[cfg.kind](cfg)):
+def read_source(cfg: SourceConfig, position: int | None = None) -> Iterator[tuple[str, Problem | RowError]]:
+    """Every problem (or quarantined row) of one recipe source, the first ``limit`` only when set.
+
+    Each problem gets its read position (``source_index``; a quarantined row uses one up too, so the
+    index is the row's place in the file) and ``position``, the source's place in the recipe: Z1's
+    budget selection breaks ties by this dataset order."""
+    for n, (where, item) in enumerate(PRESETS[cfg.kind](cfg)):
         if cfg.limit is not None and n >= cfg.limit:
             break
-        yield item
+        if isinstance(item, Problem):
+            item = replace(item, source_position=position, source_index=n)
+        yield where, item
 
 
 __all__ = ["PRESETS", "read_source"]

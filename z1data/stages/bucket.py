@@ -32,6 +32,7 @@ def count_tokens(tokenizer: Any, texts: list[str], batch_size: int = 256) -> lis
 
 class BucketStage(ShardStage):
     name = "bucket"
+    version = 2  # rows carry source_position / source_index
     output_schema = DATASET_SCHEMA
     throughput_fields = frozenset({"batch_size"})
     config: BucketConfig
@@ -58,6 +59,8 @@ class BucketStage(ShardStage):
                 "response": t.response,
                 "code": t.code,
                 "source": t.problem.source,
+                "source_position": t.problem.source_position,
+                "source_index": t.problem.source_index,
                 "teacher": t.teacher,
                 "teacher_model": t.teacher_model,
                 "sample_index": t.sample_index,

@@ -41,6 +41,7 @@ def benchmark_texts(ref: BenchmarkRef) -> Iterator[tuple[str, str]]:
 class DecontaminateStage(ShardStage):
     name = "decontaminate"
     optional = True
+    version = 2  # rows carry source_position / source_index
     output_schema = PROBLEM_SCHEMA
     config: DecontaminateConfig
 

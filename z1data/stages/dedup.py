@@ -66,6 +66,7 @@ def find_duplicates(items: list[tuple[str, str]], cfg: DedupConfig) -> dict[str,
 class DedupStage(GlobalStage):
     name = "dedup"
     optional = True
+    version = 2  # rows carry source_position / source_index
     output_schema = PROBLEM_SCHEMA
     summary_columns = ("id", "question")
     config: DedupConfig

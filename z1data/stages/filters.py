@@ -60,6 +60,7 @@ class FilterStage(ShardStage):
     name = "filter"
     config_key = "filters"
     optional = True
+    version = 2  # rows carry source_position / source_index
     output_schema = DATASET_SCHEMA
     config: FiltersConfig
 

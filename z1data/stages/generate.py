@@ -39,6 +39,7 @@ def trajectory_id(problem_id: str, teacher: str, sample_index: int) -> str:
 class GenerateStage(ShardStage):
     name = "generate"
     fans_out = True  # samples x teachers rows per problem
+    version = 2  # rows carry source_position / source_index
     output_schema = TRAJECTORY_SCHEMA
     config: GenerateConfig
 

@@ -1,9 +1,11 @@
 """Source stage: every recipe source, read by its preset (``z1data/sources/``), into sharded Problem rows.
 
 Problems are hashed by id into the recipe's shards (so sharding never depends on input
-order or task count) and sorted by id inside a shard. Unusable rows are quarantined with a
-reason naming the file, row and field; a duplicate id keeps the first occurrence and points
-the dropped twin at it.
+order or task count) and sorted by id inside a shard; each keeps its read order in
+``source_position`` (the source's place in the recipe) and ``source_index`` (the row's place in
+that source), which Z1's budget tie-break needs. Unusable rows are quarantined with a reason
+naming the file, row and field; a duplicate id keeps the first occurrence and points the
+dropped twin at it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SourceStage(ShardStage):
     name = "source"
     config_key = "sources"
     single_task = True
+    version = 2  # rows carry source_position / source_index
     output_schema = PROBLEM_SCHEMA
     config: list[SourceConfig]
 
@@ -51,8 +54,8 @@ class SourceStage(ShardStage):
         kept: list[list[dict[str, Any]]] = [[] for _ in range(self.num_shards)]
         dropped: list[list[Drop]] = [[] for _ in range(self.num_shards)]
         first_seen: dict[str, str] = {}
-        for cfg in self.config:
-            for where, item in read_source(cfg):
+        for position, cfg in enumerate(self.config):
+            for where, item in read_source(cfg, position):
                 if isinstance(item, RowError):
                     logger.warning(f"quarantined {item}")
                     dropped[shard_of(where, self.num_shards)].append(

@@ -23,6 +23,7 @@ from z1data.stage import Drop, ShardStage, write_json_atomic
 
 class VerifyStage(ShardStage):
     name = "verify"
+    version = 2  # rows carry source_position / source_index
     output_schema = VERIFIED_SCHEMA
     throughput_fields = frozenset({"workers"})
     config: VerifyConfig
