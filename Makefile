@@ -26,7 +26,7 @@ PIP_CHECK = out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$ou
 	if [ -n "$$rest" ]; then echo "$$rest"; exit 1; fi
 RECIPE_NAME = $$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")
 
-.PHONY: help install install-gpu dataset inspect train eval test bench lint format schemas clean
+.PHONY: help install install-gpu dataset inspect train eval prove test bench lint format schemas clean
 
 help:
 	@echo "make install                      create $(VENV) with the CPU torch wheel and z1data[dev]"
@@ -35,9 +35,13 @@ help:
 	@echo "make inspect VERSION=x [RECIPE=…]  funnel, buckets and length stats of a version"
 	@echo "make train VERSION=x [TRAIN=…]     TRL SFT on a version (default: the tiny CPU config)"
 	@echo "make eval MODEL=dir [EVAL=…]       Shifted Thinking Window eval with a budget sweep"
+	@echo "make prove VERSION=x [RECIPE=…] [TRAIN=…] [EVAL=…]  train + eval sweep, results in the version's evals/"
+	@echo "                                   (default eval for prove: recipes/eval/tiny-cpu.yaml)"
 	@echo "make test                          the test suite (CPU only, offline)"
 	@echo "make bench                         benchmarks (ratios against a baseline run alongside)"
 	@echo "make lint                          ruff check + format check"
+	@echo "variables: DATA=$(DATA) (root of versions)  ARGS='…' (extra flags for train / eval / prove, e.g."
+	@echo "           ARGS='--set max_steps=10' for train, ARGS='--set-eval limit=4' for prove)"
 
 # torch first, the CPU wheel from TORCH_INDEX, so nothing later pulls a CUDA build. --no-deps: only torch comes
 # from that index (one lookup); its own requirements come from PyPI with the rest, and `pip check` checks them.
@@ -75,6 +79,13 @@ train:
 eval:
 	@test -n "$(MODEL)" || { echo "usage: make eval MODEL=dir|hub-name [EVAL=recipes/eval/….yaml] [ARGS=…]"; exit 2; }
 	$(BIN)/z1data eval $(EVAL) --model $(MODEL) $(ARGS)
+
+# prove: EVAL given on the command line or in the environment wins; else the small CPU sweep (the eval default,
+# humaneval-stw.yaml, is a GPU-sized sweep). ARGS go to `z1data prove` (--set-train k=v, --set-eval k=v, --retrain).
+PROVE_EVAL = $(if $(filter command line environment,$(origin EVAL)),$(EVAL),recipes/eval/tiny-cpu.yaml)
+prove:
+	@test -n "$(VERSION)" || { echo "usage: make prove VERSION=x [RECIPE=…] [TRAIN=…] [EVAL=…] [ARGS='--set-eval limit=4']"; exit 2; }
+	$(BIN)/z1data prove $(DATA)/$(RECIPE_NAME)/$(VERSION) --train $(TRAIN) --eval $(PROVE_EVAL) $(ARGS)
 
 # pytest exits 5 when a selection collects no tests: say so loudly, and don't fail the run for it.
 test:

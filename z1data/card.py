@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,27 @@ PLOTS = {
 }
 
 
-def write_plots(out: Path, summary: list[tuple[int, str, bool]], manifest: dict[str, Any]) -> None:
-    """The version's PNGs: length histogram per bucket, funnel, pass rate by length."""
+def write_plots(
+    out: Path, num_tokens: Sequence[int], short: Sequence[int], passed: Sequence[int], manifest: dict[str, Any]
+) -> None:
+    """The version's PNGs: length histogram per bucket, funnel, pass rate by length. Per row it takes only
+    three compact columns (arrays, not row dicts), so plotting a million rows costs ~10 MB."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    lengths = {b: [n for n, bucket, _ in summary if bucket == b] for b in ("short", "long")}
-    top = max([1, *lengths["short"], *lengths["long"]])
+    tokens = np.asarray(num_tokens, dtype=np.int64)
+    is_short, ok = np.asarray(short, dtype=bool), np.asarray(passed, dtype=bool)
+    lengths = {"short": tokens[is_short], "long": tokens[~is_short]}
+    top = max(1, int(tokens.max())) if len(tokens) else 1
     bins = [top * k / 40 for k in range(41)]
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for b, color in (("short", "tab:blue"), ("long", "tab:orange")):
-        if lengths[b]:
+        if len(lengths[b]):
             ax.hist(lengths[b], bins=bins, color=color, alpha=0.8, label=f"{b} ({len(lengths[b])})")
     ax.axvline(manifest["recipe"]["bucket"]["short_max_tokens"], color="gray", ls="--", lw=1, label="threshold")
     ax.set(xlabel="response length (student tokens)", ylabel="rows", title=PLOTS["length_histogram.png"])
@@ -66,10 +73,10 @@ def write_plots(out: Path, summary: list[tuple[int, str, bool]], manifest: dict[
     edges = [top * k / 10 for k in range(11)]
     xs, ys, ns = [], [], []
     for lo, hi in itertools.pairwise(edges):
-        inside = [p for n, _, p in summary if lo <= n < hi or (hi == top and n == top)]
-        if inside:
+        inside = ok[((tokens >= lo) & (tokens < hi)) | ((hi == top) & (tokens == top))]
+        if len(inside):
             xs.append((lo + hi) / 2)
-            ys.append(sum(inside) / len(inside))
+            ys.append(float(inside.mean()))
             ns.append(len(inside))
     ax.plot(xs, ys, marker="o")
     for x, y, n in zip(xs, ys, ns, strict=True):
@@ -97,6 +104,38 @@ def funnel_table(funnel: list[dict[str, Any]]) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in e["dropped"].items()) or "-"
         lines.append(f"| {e['stage']} | {e['in']} | {e['kept']} | {reasons} |")
     return "\n".join(lines)
+
+
+def evaluations_section(out: Path) -> str:
+    """``## Evaluations`` from ``evals/*/results.json`` (written by ``z1data prove``); empty when there are none.
+
+    Read from the runs' files, so rewriting the card from the manifest (a rebuild, ``prove`` again) keeps it.
+    """
+    runs = [(f.parent.name, json.loads(f.read_text())) for f in sorted(out.glob("evals/*/results.json"))]
+    if not runs:
+        return ""
+    lines = [
+        "\n## Evaluations\n",
+        "Models trained on exactly these rows (`z1data prove`), scored with the Shifted Thinking Window at each",
+        "thinking budget; accuracy is the share of problems solved (mean over samples).\n",
+        "| run | train | benchmark | mode | budget | accuracy | avg thinking tokens | avg total tokens |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for name, r in runs:
+        bench = (
+            r["benchmark"]
+            if r["problems"] >= r.get("total_problems", 0)
+            else (f"{r['benchmark']} (first {r['problems']} of {r['total_problems']})")
+        )
+        train = (r.get("train") or {}).get("config") or r["model"]
+        for b in r["budgets"]:
+            lines.append(
+                f"| `{name}` | `{train}` | {bench} | {r['mode']} | {b['budget']} | {b['accuracy']:.3f} "
+                f"| {b['avg_thinking_tokens']:.1f} | {b['avg_total_tokens']:.1f} |"
+            )
+    lines.append("")
+    lines += [f"![{name}](evals/{name}/scaling.png)" for name, _ in runs]
+    return "\n".join(lines) + "\n"
 
 
 def write_card(out: Path, m: dict[str, Any]) -> None:
@@ -142,7 +181,7 @@ Teachers:
 ![length histogram](length_histogram.png)
 ![funnel](funnel.png)
 ![pass rate by length](pass_rate_by_length.png)
-
+{evaluations_section(out)}
 ## Load
 
 `ORG/NAME` is the Hub dataset repo this version is pushed to (`z1data push … --repo ORG/NAME`); the tag

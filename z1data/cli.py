@@ -7,6 +7,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,20 +16,22 @@ console = Console(soft_wrap=True)
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    from z1data.console import build_console, verbose
     from z1data.executors import BuildSubmitted
     from z1data.recipe import load_recipe
     from z1data.run import build
 
     recipe = load_recipe(a.recipe, a.set)
-    try:
-        result = build(recipe, a.version, Path(a.data_dir), force=a.force)
-    except BuildSubmitted as e:  # Slurm: the stages are queued as chained jobs; a final job writes the version
-        console.print(f"[bold yellow]submitted[/] {e}")
-        return 0
-    state = "up to date" if result.reused else "built"
-    console.print(
-        f"[bold green]{state}[/] {result.version_dir}  rows={result.rows}  content_hash={result.content_hash}"
-    )
+    log = Path(a.data_dir) / ".logs" / recipe.name / f"{a.version}.log"
+    # One line per stage and a summary here; datatrove's and libraries' logs to files (-v: here too).
+    with build_console(log, is_verbose=a.verbose or verbose(), out=console) as shown:
+        try:
+            result = build(recipe, a.version, Path(a.data_dir), force=a.force)
+        except BuildSubmitted as e:  # Slurm: the stages are queued as chained jobs; a final job writes the version
+            console.print(f"[bold yellow]submitted[/] {e}")
+            return 0
+        state = "up to date" if result.reused and not shown.stages else "built"
+        shown.summary(result.version_dir, result.rows, result.content_hash, state)
     return 0
 
 
@@ -75,6 +78,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
             str(n.max()),
         )
     console.print(s)
+    console.print(status_table(df))
     by = df.group_by("teacher").agg(pl.len().alias("rows"), pl.col("passed").sum().alias("verified")).sort("teacher")
     tt = Table(title="teachers")
     for col in ("teacher", "rows", "verified"):
@@ -85,20 +89,34 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
-def cmd_verify(a: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def status_table(df: Any) -> Table:
+    """Rows per verification status and bucket: `verified` alone hides why the rest failed (timeouts? no code?)."""
+    t = Table(title="verification status (rows)")
+    for col in ("status", "short", "long", "all"):
+        t.add_column(col, justify="left" if col == "status" else "right")
+    counts = {(st, b): n for st, b, n in df.group_by("status", "bucket").len().iter_rows()}
+    for st in sorted({k[0] for k in counts}, key=lambda x: (x != "passed", x)):
+        short, long_ = counts.get((st, "short"), 0), counts.get((st, "long"), 0)
+        t.add_row(st, str(short), str(long_), str(short + long_))
+    return t
 
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from z1data.console import build_console, iter_progress, verbose
     from z1data.formats import RowError, problem_from_native, read_jsonl, solution_from_native, verdict_to_native
     from z1data.judge import judge_many
     from z1data.sandbox import make_sandbox
     from z1data.sandbox.base import Limits
 
-    problems, errors = {}, []
+    problems, errors, first_at = {}, [], {}
     for where, obj in read_jsonl(a.problems):
         try:
             if isinstance(obj, RowError):
                 raise obj
             p = problem_from_native(obj, where)
+            if p.id in first_at:  # the last one would silently win: which tests a verdict used would be unclear
+                raise RowError(where, "duplicate_id", f"problem id '{p.id}' is also at {first_at[p.id]}")
+            first_at[p.id] = where
             problems[p.id] = p
         except RowError as e:
             errors.append(str(e))
@@ -123,17 +141,25 @@ def cmd_verify(a: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with make_sandbox("none" if a.unsafe_no_isolation else "bwrap", workers=a.workers) as sandbox, out.open("w") as f:
-        console.print(f"sandbox: {sandbox.isolation} · {sandbox.size} workers · time limits x{sandbox.time_factor}")
-        verdicts = judge_many(
-            items, sandbox, limits, workers=sandbox.size, stop_on_first_failure=a.stop_on_first_failure
-        )
-        for v in tqdm(verdicts, total=len(solutions), desc="verify", unit="sol"):
-            counts[v.status] += 1
-            f.write(json.dumps(verdict_to_native(v)) + "\n")
-    console.print(
-        f"{counts['passed']}/{len(solutions)} passed  " + "  ".join(f"{k}={n}" for k, n in sorted(counts.items()))
-    )
+    log = out.with_name(f"{out.name}.log")  # sandbox and library logs; the terminal gets progress and a summary
+    isolation = "none" if a.unsafe_no_isolation else "bwrap"
+    with build_console(log, is_verbose=a.verbose or verbose(), out=console) as shown:
+        with make_sandbox(isolation, workers=a.workers) as sandbox, out.open("w") as f:
+            console.print(f"sandbox: {sandbox.isolation} · {sandbox.size} workers · time limits x{sandbox.time_factor}")
+            verdicts = judge_many(
+                items, sandbox, limits, workers=sandbox.size, stop_on_first_failure=a.stop_on_first_failure
+            )
+            for v in iter_progress(verdicts, len(solutions), "verify", console):
+                counts[v.status] += 1
+                f.write(json.dumps(verdict_to_native(v)) + "\n")
+        t = Table(box=None, pad_edge=False)
+        t.add_column("status")
+        t.add_column("solutions", justify="right")
+        for k, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            t.add_row(k, str(n))
+        console.print(t)
+        console.print(f"{counts['passed']}/{len(solutions)} passed  ·  verdicts: {out}", highlight=False)
+        console.print(f"warnings: {shown.warnings()}  ·  log: {log}", highlight=False)
     return 0
 
 
@@ -161,55 +187,10 @@ def cmd_humaneval(a: argparse.Namespace) -> int:
 
 
 def cmd_diff(a: argparse.Namespace) -> int:
-    from z1data.diff import diff_versions
+    from z1data.diff import diff_versions, render
 
-    d = diff_versions(Path(a.a), Path(a.b))
-    console.print(
-        f"[bold]{d.a}[/] -> [bold]{d.b}[/]  " + ("[green]same content[/]" if d.same_content else "content differs")
-    )
-    console.print(
-        f"rows: +{len(d.added)} added, -{len(d.removed)} removed, ~{len(d.changed)} changed, {d.unchanged} unchanged"
-    )
-    for label, ids in (("added", d.added), ("removed", d.removed), ("changed", d.changed)):
-        if ids:
-            console.print(f"  {label}: {', '.join(ids[:5])}" + (f" … (+{len(ids) - 5})" if len(ids) > 5 else ""))
-    t = Table(title="funnel (kept)")
-    for col in ("stage", "A", "B", "delta", "dropped A", "dropped B"):
-        t.add_column(col)
-    for e in d.funnel:
-        ka, kb = e["kept_a"], e["kept_b"]
-        delta = f"{kb - ka:+d}" if ka is not None and kb is not None else "-"
-        t.add_row(
-            e["stage"],
-            str(ka if ka is not None else "-"),
-            str(kb if kb is not None else "-"),
-            delta,
-            _reasons(e["dropped_a"]),
-            _reasons(e["dropped_b"]),
-        )
-    console.print(t)
-    lt = Table(title="lengths (student tokens)")
-    for col in ("bucket", "rows A", "rows B", "mean A", "mean B", "median A", "median B", "tokens A", "tokens B"):
-        lt.add_column(col)
-    for b, s in d.lengths.items():
-        lt.add_row(b, *(f"{s[v][k]:.0f}" for k in ("rows", "mean", "median", "tokens") for v in ("a", "b")))
-    console.print(lt)
-    if d.recipe:
-        rt = Table(title="recipe differences")
-        for col in ("key", "A", "B"):
-            rt.add_column(col)
-        for k, (va, vb) in d.recipe.items():
-            rt.add_row(k, json.dumps(va), json.dumps(vb))
-        console.print(rt)
-    else:
-        console.print("recipes: identical")
+    render(diff_versions(Path(a.a), Path(a.b), show=a.show), console, show=a.show)
     return 0
-
-
-def _reasons(dropped: dict[str, int] | None) -> str:
-    if dropped is None:
-        return "-"
-    return ", ".join(f"{k}={v}" for k, v in dropped.items()) or "0"
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -263,6 +244,7 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--data-dir", default="data", help="root of dataset versions and stage caches (default: data)")
     b.add_argument("--force", action="store_true", help="overwrite an existing VERSION whose content differs")
+    b.add_argument("-v", "--verbose", action="store_true", help="show datatrove's and libraries' logs live")
     b.set_defaults(fn=cmd_build)
 
     i = sub.add_parser("inspect", help="show a version's funnel, bucket sizes and length statistics")
@@ -277,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--memory-mb", type=int, default=1024)
     v.add_argument("--workers", type=int, default=None, help="concurrent executions (default: CPU count)")
     v.add_argument("--stop-on-first-failure", action="store_true")
+    v.add_argument("-v", "--verbose", action="store_true", help="show sandbox and library logs live")
     v.add_argument(
         "--unsafe-no-isolation",
         action="store_true",
@@ -287,6 +270,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("diff", help="compare two versions: rows, funnel, lengths, recipe")
     d.add_argument("a", help="version directory A")
     d.add_argument("b", help="version directory B")
+    d.add_argument("--show", type=int, default=5, help="rows shown per list (added, removed, changed)")
     d.set_defaults(fn=cmd_diff)
 
     e = sub.add_parser("export", help="export a version: Z1-compatible columns or a TRL messages view")

@@ -24,6 +24,7 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
+from z1data.console import TaskSettings, task_output, task_settings
 from z1data.recipe import ExecutorConfig, Recipe, StageResources
 
 STEP_FILE = "z1data-step.json"  # what a Slurm node reads to re-create its step
@@ -82,9 +83,11 @@ def make_executor(
     res = resources(cfg, stage_name, step)
     logs = str(Path(logging_dir) / f"tasks-{res.tasks}")
     if cfg.kind == "local":
-        return LocalPipelineExecutor(
+        local = LocalExecutor(
             pipeline=[step], tasks=res.tasks, workers=res.workers, logging_dir=logs, skip_completed=True
         )
+        local.console = task_settings()
+        return local
     if cfg.kind == "ray":
         import ray
 
@@ -103,6 +106,23 @@ def make_executor(
             ray_remote_kwargs={"max_restarts": retries, "max_task_retries": retries} if retries else None,
         )
     return SlurmExecutor(recipe, stage_name, step, str(logging_dir), res, depends)
+
+
+class LocalExecutor(LocalPipelineExecutor):
+    """datatrove's local executor, its tasks' terminal output sent to the stage log while the build console
+    runs (``z1data/console.py``): datatrove prints a banner and stat block per task, libraries add bars."""
+
+    console: TaskSettings | None = None  # set in the driver; travels to the workers with the executor
+
+    def _launch_run_for_rank(self, rank: int, ranks_q: Any, completed: Any = None, completed_lock: Any = None) -> Any:
+        if self.console is None:
+            return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+        with task_output(self.console, self.pipeline[0], rank):  # around datatrove's "N/M tasks completed" too
+            return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
+        # With a console every task logs INFO to its (captured) stderr, not only the first worker's.
+        return super()._run_for_rank(rank, 0 if self.console else local_rank, node_rank)
 
 
 class RayExecutor(RayPipelineExecutor):

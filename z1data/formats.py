@@ -162,6 +162,8 @@ def problem_from_native(obj: dict[str, Any], where: str, source: str = "") -> Pr
         starter_code=_field(obj, "starter_code", str, where, optional=True),
         difficulty=(str(d) if (d := obj.get("difficulty")) is not None else None),
         time_limit_s=float(tl) if tl is not None else None,
+        memory_limit_mb=_field(obj, "memory_limit_mb", int, where, optional=True),
+        contest_date=_field(obj, "contest_date", str, where, optional=True),
     )
 
 
@@ -214,7 +216,7 @@ def problem_to_native(p: Problem) -> dict[str, Any]:
         assert t.check is not None
         tests = {"check": {"code": t.check.code, "entry_point": t.check.entry_point}}
     out: dict[str, Any] = {"id": p.id, "question": p.question, "tests": tests, "source": p.source}
-    for key in ("starter_code", "difficulty", "time_limit_s"):
+    for key in ("starter_code", "difficulty", "time_limit_s", "memory_limit_mb", "contest_date"):
         if getattr(p, key) is not None:
             out[key] = getattr(p, key)
     return out

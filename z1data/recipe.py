@@ -46,18 +46,32 @@ class FieldMap(_Strict):
     difficulty: str | None = None
 
 
+#: Source presets that map a public dataset's own columns (docs/sources.md); ``fields`` does not apply to them.
+DATASET_PRESETS = ("apps", "taco", "codecontests", "livecodebench", "kodcode", "mbpp")
+
+
 class SourceConfig(_Strict):
-    kind: Literal["humaneval", "jsonl", "parquet", "hf"]
-    path: str | None = None  # file / glob / directory, or a Hub name for kind=hf
-    split: str = "train"  # kind=hf
+    kind: Literal[
+        "humaneval", "jsonl", "parquet", "hf", "apps", "taco", "codecontests", "livecodebench", "kodcode", "mbpp"
+    ]
+    path: str | None = None  # file / glob / directory, or a Hub name for kind=hf and the dataset presets
+    split: str = "train"  # a Hub name's split
+    subset: str | None = None  # a Hub name's configuration (e.g. MBPP's ``full`` / ``sanitized``)
     name: str | None = None  # source label stored on every row; defaults to kind/path
     fields: FieldMap = FieldMap()
     limit: int | None = Field(default=None, ge=1)
+    # Test caps per problem, first cases in dataset order (CodeContests' generated tests run to gigabytes); the
+    # row keeps its uncapped count in ``tests_total``. A problem whose first case alone exceeds the byte cap
+    # is quarantined (``tests_over_cap``).
+    max_tests: int | None = Field(default=None, ge=1)
+    max_test_bytes: int | None = Field(default=None, ge=1)  # stdin + expected output (or call JSON) summed
 
     @model_validator(mode="after")
     def _needs_path(self) -> SourceConfig:
         if self.kind != "humaneval" and not self.path:
             raise ValueError(f"source kind '{self.kind}' needs 'path'")
+        if self.kind in DATASET_PRESETS and self.fields != FieldMap():
+            raise ValueError(f"source kind '{self.kind}' maps the dataset's own columns: 'fields' is not used")
         return self
 
     @property
@@ -79,14 +93,28 @@ class PromptConfig(_Strict):
 
 
 class ReplaySource(_Strict):
-    """Where replayed responses come from: HumanEval's canonical solutions, or any dataset."""
+    """Where replayed responses come from: HumanEval's canonical solutions, a dataset preset's reference
+    solutions (``kind: preset``, ``preset: apps``: the same path and split as the source, so ids match), or any
+    dataset."""
 
-    kind: Literal["humaneval_canonical", "jsonl", "parquet", "hf"]
+    kind: Literal["humaneval_canonical", "preset", "jsonl", "parquet", "hf"]
+    preset: Literal["apps", "taco", "codecontests", "mbpp"] | None = None  # kind=preset: whose ``solutions`` to replay
     path: str | None = None
     split: str = "train"
+    subset: str | None = None  # kind=preset: a Hub name's configuration
+    max_solutions: int | None = Field(default=None, ge=1)  # kind=preset: the first N per problem
+
     problem_id: str = "problem_id"  # column joining a response to a problem id
     response: str | None = "response"  # column with the full response ...
     code: str | None = None  # ... or with bare code (wrapped into a fenced block)
+
+    @model_validator(mode="after")
+    def _preset(self) -> ReplaySource:
+        if self.kind == "preset" and not (self.preset and self.path):
+            raise ValueError("replay kind 'preset' needs 'preset' (apps, taco, codecontests, mbpp) and 'path'")
+        if self.kind != "preset" and (self.preset or self.max_solutions or self.subset):
+            raise ValueError(f"replay kind '{self.kind}': 'preset', 'subset' and 'max_solutions' need kind 'preset'")
+        return self
 
 
 #: The TeacherConfig fields each backend reads, named as its engine's keywords: the one list that validation,

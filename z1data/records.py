@@ -113,6 +113,12 @@ class Problem:
     # token-budget ties by dataset order, so the order survives id-sorted sharding.
     source_position: int | None = None  # the source's position in the recipe's ``sources`` list
     source_index: int | None = None  # 0-based row position within that source (quarantined rows count)
+    # From the dataset, where it says (docs/sources.md): a judge may enforce the memory limit; the contest date
+    # lets decontamination cut by date windows (LiveCodeBench); ``tests_total`` is the test count before the
+    # recipe's ``max_tests`` / ``max_test_bytes`` cap (None: no cap was applied), so a capped row says so.
+    memory_limit_mb: int | None = None
+    contest_date: str | None = None
+    tests_total: int | None = None
 
 
 # ---------------------------------------------------------------- trajectories and verdicts
@@ -207,6 +213,9 @@ PROBLEM_FIELDS = [
     pa.field("time_limit_s", pa.float64()),
     pa.field("source_position", pa.int32()),
     pa.field("source_index", pa.int64()),
+    pa.field("memory_limit_mb", pa.int32()),
+    pa.field("contest_date", pa.string()),
+    pa.field("tests_total", pa.int32()),
 ]
 PROBLEM_SCHEMA = pa.schema(PROBLEM_FIELDS)
 

@@ -17,8 +17,10 @@ from datatrove.executor.base import PipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
+from z1data import console
 from z1data.executors import BuildSubmitted, make_executor
 from z1data.fingerprint import input_session, stage_fingerprint
+from z1data.preflight import preflight_recipe
 from z1data.recipe import Recipe
 from z1data.stage import ShardStage, shard_done, shard_stats, write_json_atomic
 from z1data.stages import STAGES
@@ -85,8 +87,19 @@ def stage_complete(run: StageRun, num_shards: int) -> bool:
     return all(shard_done(run.dir, i) for i in range(num_shards))
 
 
+def preload_workers() -> None:
+    """datatrove's local pool starts workers from one fork server per build process; with the stage modules
+    preloaded there, every worker of every stage starts with pyarrow, datatrove and z1data imported (forked)
+    instead of importing them again (seconds per worker per stage). No effect once the server runs."""
+    import multiprocess
+
+    multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", "z1data.stages"])
+
+
 def run_stage(recipe: Recipe, run: StageRun, upstream: StageRun | None) -> dict[str, Any]:
     if not stage_complete(run, recipe.shards):
+        if recipe.executor.kind == "local":
+            preload_workers()
         make_executor(recipe, run.name, make_step(run, upstream), run.dir / "datatrove").run()
         if missing := [i for i in range(recipe.shards) if not shard_done(run.dir, i)]:
             raise RuntimeError(
@@ -111,7 +124,9 @@ def build_stages(
     upstream: StageRun | None = None
     for run in runs:
         logger.info(f"stage {run.name} -> {run.dir}")
-        stats = run_stage(recipe, run, upstream)
+        expected = results[-1][1]["kept"] if results else None
+        with console.stage(run.name, run.dir, expected, run.step.fans_out) as shown:  # progress line, logs
+            stats = shown.stats = run_stage(recipe, run, upstream)
         logger.info(f"stage {run.name}: in {stats['rows_in']}, kept {stats['kept']}, dropped {stats['dropped']}")
         results.append((run, stats))
         upstream = run
@@ -131,6 +146,7 @@ def build(recipe: Recipe, version: str, data_dir: Path = Path("data"), force: bo
     # A version not written yet (or --force) re-reads every local input, past the digest cache: a rewrite
     # that kept size and mtime is caught. One session per build: both plans see the same inputs.
     with input_session(fresh=force or not (version_dir / "manifest.json").exists()):
+        preflight_recipe(recipe)  # every model and input resolved in seconds, before any stage runs
         return _build(recipe, version, version_dir, data_dir, force)
 
 

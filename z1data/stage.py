@@ -25,8 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
+from z1data.probe import Probe
 from z1data.recipe import Recipe
 from z1data.records import DROPPED_SCHEMA
+
+# Rows per batch through process() and per written row group: memory is O(batch), not O(shard). Below a
+# shard's size (Z1 at 100K rows / 32 shards: ~3,000), so a small build uses the same batches as a large one.
+BATCH_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ def shard_name(i: int) -> str:
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=BATCH_ROWS)  # readers stream row groups
     os.replace(tmp, path)
 
 
@@ -57,11 +62,81 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_shard(directory: Path, i: int) -> list[dict[str, Any]]:
-    path = directory / "out" / f"{shard_name(i)}.parquet"
+def iter_batches(path: Path, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[list[Any]]:
+    """A Parquet file's rows, ``batch_rows`` (default ``BATCH_ROWS``) at a time: memory holds one batch (and one
+    row group), not the file."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: input shard missing (did the previous stage finish?)")
-    return pq.read_table(path).to_pylist()
+    for batch in open_parquet(path).iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=columns):
+        yield batch.to_pylist()
+
+
+def open_parquet(path: Path | str) -> pq.ParquetFile:
+    """A reader whose memory stays flat over the file: pyarrow's ``pre_buffer`` (its default) keeps every
+    row group's bytes it has read until the reader is closed (measured: +25 MB a 10,000-row Z1 row group)."""
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+
+
+def read_shard(directory: Path, i: int) -> list[dict[str, Any]]:
+    """A whole shard as rows (tests and small tools; stages stream it with :func:`iter_batches`)."""
+    return [r for b in iter_batches(directory / "out" / f"{shard_name(i)}.parquet") for r in b]
+
+
+class ShardWriter:
+    """One shard's kept and dropped rows, streamed in batches into temporary Parquet files (each batch a row
+    group, so readers stream them too); ``commit`` renames both into place and writes the stats file last,
+    so a killed task leaves only hidden ``.tmp-<pid>`` files and no completion marker."""
+
+    def __init__(self, out_dir: Path, i: int, stage: str, schema: pa.Schema, batch_rows: int | None = None):
+        self.out_dir, self.i, self.stage, self.batch_rows = out_dir, i, stage, batch_rows or BATCH_ROWS
+        name = shard_name(i)
+        self.paths = [out_dir / "out" / f"{name}.parquet", out_dir / "dropped" / f"{name}.parquet"]
+        self.tmps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
+        for p in self.tmps:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        self.schemas = (schema, DROPPED_SCHEMA)
+        pairs = zip(self.tmps, self.schemas, strict=True)
+        self.writers = [pq.ParquetWriter(t, s, compression="zstd") for t, s in pairs]
+        self.bufs: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        self.kept = 0
+        self.reasons: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.kept += 1
+        self._put(0, row)
+
+    def drop(self, d: Drop) -> None:
+        self.reasons[d.reason] += 1
+        record = json.dumps(d.record, sort_keys=True, default=str)
+        row = {"stage": self.stage, "reason": d.reason, "row_id": d.row_id, "detail": d.detail, "record_json": record}
+        self._put(1, row)
+
+    def _put(self, k: int, row: dict[str, Any]) -> None:
+        self.bufs[k].append(row)
+        if len(self.bufs[k]) >= self.batch_rows:
+            self._flush(k)
+
+    def _flush(self, k: int) -> None:
+        if self.bufs[k]:
+            self.writers[k].write_table(pa.Table.from_pylist(self.bufs[k], schema=self.schemas[k]))
+            self.bufs[k].clear()
+
+    def commit(self, rows_in: int) -> None:
+        for k in (0, 1):
+            self._flush(k)
+            self.writers[k].close()
+        for tmp, path in zip(self.tmps, self.paths, strict=True):
+            os.replace(tmp, path)
+        stats = {"shard": self.i, "rows_in": rows_in, "kept": self.kept, "dropped": dict(sorted(self.reasons.items()))}
+        write_json_atomic(stats, self.out_dir / "stats" / f"{shard_name(self.i)}.json")  # last: marks the shard done
+
+    def close(self) -> None:
+        """After a failure: drop the temporary files (a no-op after ``commit``)."""
+        for w in self.writers:
+            if w.is_open:
+                w.close()
+        for t in self.tmps:
+            t.unlink(missing_ok=True)
 
 
 def shard_done(directory: Path, i: int) -> bool:
@@ -104,6 +179,7 @@ class ShardStage(PipelineStep):
     fans_out: ClassVar[bool] = False
     version: ClassVar[int] = 1
     throughput_fields: ClassVar[frozenset[str]] = frozenset()
+    batch_rows: ClassVar[int | None] = None  # rows per process() call; None: BATCH_ROWS
     output_schema: pa.Schema
 
     def __init__(
@@ -147,41 +223,58 @@ class ShardStage(PipelineStep):
 
     # -- to implement
     def row_key(self, row: dict[str, Any]) -> str:
-        """Rows inside a shard are sorted by this key: order never depends on timing."""
+        """A row's identity: a ``GlobalStage``'s decisions are keyed by it; ``write_shard`` sorts lists by it."""
         return row["id"]
 
     def setup(self) -> None:
         """Load what a task needs once (models, tokenizers, sandboxes)."""
 
     def input_rows(self, i: int) -> list[dict[str, Any]]:
+        """Shard ``i`` whole: overridden only by a step that makes its own input (a test's toy stage)."""
         assert self.in_dir is not None
         return read_shard(self.in_dir, i)
 
+    def input_batches(self, i: int) -> Iterator[list[dict[str, Any]]]:
+        """Shard ``i`` of the input, in batches of ``BATCH_ROWS`` rows, in file order."""
+        if type(self).input_rows is not ShardStage.input_rows:  # a subclass supplies its input whole
+            return iter([self.input_rows(i)])
+        assert self.in_dir is not None
+        return iter_batches(self.in_dir / "out" / f"{shard_name(i)}.parquet", batch_rows=self.batch_rows)
+
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        """One batch of shard ``shard`` (called once per batch, in file order) -> kept rows and drops."""
         raise NotImplementedError
 
     # -- engine
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         todo = [i for i in range(self.num_shards) if i % world_size == rank and not shard_done(self.out_dir, i)]
+        probe = Probe(self.name)
         if todo:
             self.setup()
-        for i in todo:
-            self.run_shard(i)
+        probe.setup_done()
+        probe.done(sum(self.run_shard(i) for i in todo))
         yield from ()
 
-    def run_shard(self, i: int) -> None:
-        rows = self.input_rows(i)
-        kept: list[dict[str, Any]] = []
-        drops: list[Drop] = []
-        for item in self.process(rows, i):
-            if isinstance(item, Drop):
-                drops.append(item)
-                self.stat_update(f"dropped_{item.reason}")
-            else:
-                kept.append(item)
-                self.stat_update("kept")
-        self.stat_update("rows_in", value=len(rows))
-        write_shard(self.out_dir, i, self.name, self.output_schema, kept, drops, len(rows), self.row_key)
+    def run_shard(self, i: int) -> int:
+        """Stream shard ``i`` batch by batch through ``process`` into its output. Rows keep input order (the
+        source sorts each shard by id; every later stage is deterministic in its input), so no sort is needed."""
+        w = ShardWriter(self.out_dir, i, self.name, self.output_schema)
+        rows_in = 0
+        try:
+            for rows in self.input_batches(i):
+                rows_in += len(rows)
+                for item in self.process(rows, i):
+                    if isinstance(item, Drop):
+                        w.drop(item)
+                        self.stat_update(f"dropped_{item.reason}")
+                    else:
+                        w.add(item)
+                        self.stat_update("kept")
+            self.stat_update("rows_in", value=rows_in)
+            w.commit(rows_in)
+        finally:
+            w.close()
+        return rows_in
 
 
 def write_shard(
@@ -194,32 +287,24 @@ def write_shard(
     rows_in: int,
     key: Callable[[dict[str, Any]], str] = lambda r: r["id"],
 ) -> None:
-    """Write a shard's kept and dropped rows, then its stats (the completion marker), each atomically."""
-    kept = sorted(kept, key=key)
-    dropped = [
-        {
-            "stage": stage,
-            "reason": d.reason,
-            "row_id": d.row_id,
-            "detail": d.detail,
-            "record_json": json.dumps(d.record, sort_keys=True, default=str),
-        }
-        for d in sorted(drops, key=lambda d: (d.row_id, d.reason))
-    ]
-    name = shard_name(i)
-    write_parquet_atomic(pa.Table.from_pylist(kept, schema=schema), out_dir / "out" / f"{name}.parquet")
-    write_parquet_atomic(pa.Table.from_pylist(dropped, schema=DROPPED_SCHEMA), out_dir / "dropped" / f"{name}.parquet")
-    reasons = Counter(d.reason for d in drops)
-    stats = {"shard": i, "rows_in": rows_in, "kept": len(kept), "dropped": dict(sorted(reasons.items()))}
-    write_json_atomic(stats, out_dir / "stats" / f"{name}.json")  # last: marks the shard done
+    """Write a shard held in lists, sorted by ``key`` (drops by row id), then its stats, each atomically."""
+    w = ShardWriter(out_dir, i, stage, schema)
+    try:
+        for row in sorted(kept, key=key):
+            w.add(row)
+        for d in sorted(drops, key=lambda d: (d.row_id, d.reason)):
+            w.drop(d)
+        w.commit(rows_in)
+    finally:
+        w.close()
 
 
 class GlobalStage(ShardStage):
     """A stage whose decisions need every row at once (dedup, selection).
 
     One task reads only the ``summary_columns`` of every shard, ``decide``s which rows to drop,
-    then streams the shards once more to write kept and dropped rows; memory holds the summaries,
-    not the rows.
+    then streams the shards once more, batch by batch, to write kept and dropped rows; memory holds
+    the summaries and the drop decisions, not the rows.
     """
 
     single_task = True
@@ -235,17 +320,18 @@ class GlobalStage(ShardStage):
             yield from ()
             return
         assert self.in_dir is not None
+        probe = Probe(self.name)
         self.setup()
+        probe.setup_done()
         summaries = []
         for i in range(self.num_shards):
             path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
             summaries += pq.read_table(path, columns=list(self.summary_columns)).to_pylist()
-        drops = self.decide(summaries)
-        for i in todo:
-            rows = self.input_rows(i)
-            kept = [r for r in rows if self.row_key(r) not in drops]
-            mine = [replace(drops[self.row_key(r)], record=r) for r in rows if self.row_key(r) in drops]
-            for d in mine:
-                self.stat_update(f"dropped_{d.reason}")
-            write_shard(self.out_dir, i, self.name, self.output_schema, kept, mine, len(rows), self.row_key)
+        self.drops = self.decide(summaries)
+        probe.done(sum(self.run_shard(i) for i in todo))
         yield from ()
+
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        for r in rows:
+            d = self.drops.get(self.row_key(r))
+            yield r if d is None else replace(d, record=r)

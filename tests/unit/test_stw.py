@@ -300,3 +300,58 @@ def test_cut_inside_a_character_matches_fresh_runs(holds_back: bool) -> None:
     assert reused == run_stw(ByteEngine(holds_back), ["p"], STWConfig(**{**cfg.__dict__, "reuse_prefix": False}))
     assert [reused[b][0].thinking_text for b in cfg.budgets] == ["h", "hé", "héllo ", "héllo €ur"]
     assert reused[12][0].thinking_tokens == 12
+
+
+# ---------------------------------------------------------------- stop strings (Z1's BigCodeBench EOS)
+def _stop_string(text: str) -> str:
+    """A substring of a greedy output from its middle: a stop string the model is sure to write."""
+    mid = len(text) // 2
+    stop = text[mid : mid + 3]
+    assert stop.strip() and text.find(stop) > 0, repr(text)
+    return stop
+
+
+def test_transformers_engine_cuts_exactly_at_the_first_stop_string(tiny_engine: Any, tiny_prompts: list[str]) -> None:
+    prompts = tiny_prompts[:4]
+    plain = tiny_engine.complete(prompts, [SamplingParams(24)] * len(prompts))
+    long_ = max(range(len(plain)), key=lambda i: len(plain[i].text))
+    stop = _stop_string(plain[long_].text)
+    got = tiny_engine.complete(prompts, [SamplingParams(24, stop=(stop, "never-written"))] * len(prompts))
+    tok = tiny_engine.tokenizer
+    for full, c in zip(plain, got, strict=True):
+        at = full.text.find(stop)
+        if at < 0:  # no stop string: the same completion as without one
+            assert (c.text, c.token_ids, c.finish_reason) == (full.text, full.token_ids, full.finish_reason)
+            continue
+        assert c.text == full.text[:at] and c.finish_reason == "stop"
+        ids = list(c.token_ids)
+        assert ids == list(full.token_ids[: len(ids)])  # the same greedy tokens, up to ...
+        assert stop in tok.decode(ids) and stop not in tok.decode(ids[:-1])  # ... the one completing the stop string
+        assert c.num_tokens == len(ids)
+    assert got[long_].finish_reason == "stop"
+
+
+def test_stw_passes_stop_strings_to_both_passes_and_stops_are_final() -> None:
+    eng = ScriptedEngine({"a": None, "b": None})
+    run_stw(eng, ["a", "b"], STWConfig((4,), 10, stop=("\nif __name__",)))
+    assert all(sp.stop == ("\nif __name__",) for call in eng.calls for _, sp in call)
+
+    class Stopper(ScriptedEngine):
+        def complete(self, prompts: list[str], params: list[SamplingParams]) -> list[Completion]:
+            out = super().complete(prompts, params)
+            cut = [Completion(c.text, c.token_ids[:2], "stop", 1) for c in out]
+            return [cut[i] if p == "a" else c for i, (p, c) in enumerate(zip(prompts, out, strict=True))]
+
+    ref = run_stw(Stopper({"a": None, "b": None}), ["a", "b"], STWConfig((4,), 10, mode="reference", stop=("x",)))
+    a, b = ref[4]
+    assert not a.capped and a.thinking_tokens == 2 and a.answer_text == ""  # a stop string ends a pass: final
+    assert b.capped
+
+
+def test_eval_config_stop_defaults_to_the_benchmarks() -> None:
+    from z1data.eval.runner import EvalConfig
+
+    base = {"benchmark": "humaneval", "budgets": [4], "total_max_tokens": 8}
+    assert EvalConfig.model_validate(base).stw(("\nprint(",)).stop == ("\nprint(",)
+    assert EvalConfig.model_validate({**base, "stop": []}).stw(("\nprint(",)).stop == ()
+    assert EvalConfig.model_validate({**base, "stop": ["```"]}).stw().stop == ("```",)

@@ -59,6 +59,22 @@ def test_greedy_token_ids_identical_to_transformers(engines: tuple[Any, Any]) ->
     ]
 
 
+def test_stop_strings_cut_like_transformers(engines: tuple[Any, Any]) -> None:
+    """vLLM's ``stop`` and the transformers engine's exact cut agree: text, token ids and finish reason."""
+    from z1data.engines.vllm import vllm_sampling
+
+    assert vllm_sampling(SamplingParams(8, stop=("a", "b"))).stop == ["a", "b"]
+    hf, vl = engines
+    prompts = chat_prompts(hf)
+    plain = hf.complete(prompts, [SamplingParams(max_tokens=24)] * len(prompts))
+    text = max((c.text for c in plain), key=len)
+    stop = text[len(text) // 2 : len(text) // 2 + 3]
+    params = [SamplingParams(max_tokens=24, stop=(stop,))] * len(prompts)
+    a, b = hf.complete(prompts, params), vl.complete(prompts, params)
+    assert "stop" in {c.finish_reason for c in a}
+    assert [(c.text, c.token_ids, c.finish_reason) for c in b] == [(c.text, c.token_ids, c.finish_reason) for c in a]
+
+
 def test_seeded_sampling_is_independent_of_batch(engines: tuple[Any, Any]) -> None:
     _, vl = engines
     prompts = chat_prompts(vl)

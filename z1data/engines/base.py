@@ -14,13 +14,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Per-request sampling. ``temperature == 0`` is greedy; ``seed`` makes a sampled request reproducible."""
+    """Per-request sampling. ``temperature == 0`` is greedy; ``seed`` makes a sampled request reproducible.
+
+    ``stop``: strings that end the completion (BigCodeBench's ``"\\nif __name__"``, as Z1 passes to vLLM). Every
+    engine behaves as vLLM does: the text ends just before the first stop string (which is left out),
+    ``finish_reason`` is ``"stop"``, and ``token_ids`` run up to and including the token that completed it.
+    """
 
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
     top_k: int | None = None
     seed: int | None = None
+    stop: tuple[str, ...] = ()
 
     @property
     def greedy(self) -> bool:

@@ -130,6 +130,8 @@ class OpenAIEngine(Engine):
             body["top_k"] = p.top_k  # not standard OpenAI; vLLM and SGLang accept it
         if p.seed is not None:
             body["seed"] = p.seed
+        if p.stop:
+            body["stop"] = list(p.stop)  # OpenAI's own API takes at most 4; vLLM and SGLang servers take any number
         if self.return_token_ids:
             body["return_token_ids"] = True  # vLLM >= 0.10.2
         return body | self.extra_body

@@ -49,9 +49,9 @@ class TransformersEngine(Engine):
     def complete(self, prompts: list[str], params: list[SamplingParams]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(prompts)
         greedy = [i for i, p in enumerate(params) if p.greedy]
-        by_len: dict[int, list[int]] = {}
+        by_len: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for i in greedy:
-            by_len.setdefault(params[i].max_tokens, []).append(i)
+            by_len.setdefault((params[i].max_tokens, params[i].stop), []).append(i)
         for idx in by_len.values():
             for s in range(0, len(idx), self.batch_size):
                 chunk = idx[s : s + self.batch_size]
@@ -67,6 +67,8 @@ class TransformersEngine(Engine):
 
         enc = self._tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         kwargs: dict[str, Any] = {"max_new_tokens": p.max_tokens, "pad_token_id": self._tok.pad_token_id}
+        if p.stop:  # ends generation early; the exact cut is ``cut_at_stop``'s, on the decoded text
+            kwargs |= {"stop_strings": list(p.stop), "tokenizer": self._tok}
         if p.greedy:
             kwargs |= {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         else:
@@ -83,6 +85,30 @@ class TransformersEngine(Engine):
             stop = next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), None)
             ids = ids[:stop] if stop is not None else ids[: p.max_tokens]
             text = self._tok.decode(ids, skip_special_tokens=True)
+            cut = cut_at_stop(self._tok, ids, text, p.stop) if p.stop else None
+            if cut is not None:
+                ids, text, stop = cut[0], cut[1], len(cut[0])
             prompt_len = int(enc["attention_mask"][j].sum())
             result.append(Completion(text, tuple(ids), "stop" if stop is not None else "length", prompt_len, latency))
         return result
+
+
+def cut_at_stop(tok: Any, ids: list[int], text: str, stops: tuple[str, ...]) -> tuple[list[int], str] | None:
+    """vLLM's stop-string semantics on a finished generation: ``(ids, text)`` or None when no stop string occurs.
+
+    The ids run up to and including the first token whose decoded prefix contains a stop string (found by
+    bisection: a decoded prefix only grows), and the text ends just before the earliest stop string. Doing it on
+    the text, not trusting ``generate``'s criteria alone, makes the cut exact whatever the tokenisation.
+    """
+    if not any(s in text for s in stops):
+        return None
+    lo, hi = 1, len(ids)  # the smallest k whose decoded prefix holds a stop string
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if any(s in tok.decode(ids[:mid], skip_special_tokens=True) for s in stops):
+            hi = mid
+        else:
+            lo = mid + 1
+    prefix = tok.decode(ids[:lo], skip_special_tokens=True)
+    at = min(i for s in stops if (i := prefix.find(s)) >= 0)
+    return ids[:lo], prefix[:at]

@@ -78,6 +78,7 @@ def vllm_sampling(p: SamplingParams) -> Any:
         top_p=p.top_p,
         top_k=p.top_k or 0,  # 0 disables top-k in vLLM
         seed=p.seed,
+        stop=list(p.stop) or None,  # vLLM leaves the stop string out of the text, as our other engines do
     )
 
 

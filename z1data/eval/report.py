@@ -14,7 +14,7 @@ from typing import Any
 
 COLUMNS = (  # (results key, header, format)
     ("budget", "thinking budget", "{}"),
-    ("accuracy", "accuracy", "{:.3f}"),
+    ("accuracy", "accuracy (fraction)", "{:.3f}"),
     ("avg_thinking_tokens", "avg thinking tokens", "{:.1f}"),
     ("avg_answer_tokens", "avg answer tokens", "{:.1f}"),
     ("avg_total_tokens", "avg total tokens", "{:.1f}"),
@@ -23,8 +23,16 @@ COLUMNS = (  # (results key, header, format)
 )
 
 
+def subset(r: dict[str, Any]) -> str:
+    """The benchmark with the part of it that ran: ``humaneval (first 16 of 164)`` for a ``limit`` run."""
+    total = r.get("total_problems")
+    if total and r["problems"] < total:
+        return f"{r['benchmark']} (first {r['problems']} of {total})"
+    return r["benchmark"]
+
+
 def run_name(r: dict[str, Any]) -> str:
-    return f"{r['label']} · {r['benchmark']} · {r['mode']}"
+    return f"{r['label']} · {subset(r)} · {r['mode']}"
 
 
 def markdown_table(runs: list[dict[str, Any]], with_run: bool | None = None) -> str:
@@ -48,12 +56,13 @@ def plot(runs: list[dict[str, Any]], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for r in runs:
         xs = [b["avg_thinking_tokens"] for b in r["budgets"]]
-        ys = [100 * b["accuracy"] for b in r["budgets"]]
+        ys = [100 * b["accuracy"] for b in r["budgets"]]  # accuracy is a fraction: plotted as %
         ax.plot(xs, ys, marker="o", label=run_name(r))
         for b, x, y in zip(r["budgets"], xs, ys, strict=True):
             ax.annotate(str(b["budget"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel("average thinking tokens")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel("accuracy (% of problems)")
+    ax.set_ylim(-5, 105)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -67,12 +76,12 @@ def write_run_report(out_dir: Path, results: dict[str, Any]) -> None:
     """``results.md`` and ``scaling.png`` beside ``results.json``."""
     s = results["settings"]
     header = (
-        f"# {results['benchmark']} · {results['label']}\n\nmode `{results['mode']}`, "
+        f"# {subset(results)} · {results['label']}\n\nmode `{results['mode']}`, "
         f"total max tokens {s['total_max_tokens']}, samples {s['samples']}, temperature {s['temperature']}, "
         f"problems {results['problems']}, generation {results['generation_s']:.1f} s\n\n"
     )
     (out_dir / "results.md").write_text(header + markdown_table([results]))
-    plot([results], out_dir / "scaling.png", f"{results['benchmark']} · {results['label']} ({results['mode']})")
+    plot([results], out_dir / "scaling.png", f"{subset(results)} · {results['label']} ({results['mode']})")
 
 
 def find_results(paths: list[str | Path]) -> list[Path]:

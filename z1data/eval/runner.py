@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,11 +54,12 @@ class EvalConfig(_Strict):
     top_k: int | None = None
     seed: int = 0
     reuse_prefix: bool = True
+    stop: list[str] | None = None  # stop strings for both passes; None: the benchmark's (``Benchmark.stop``)
     system_prompt: str | None = None  # None: the benchmark's; "" for none
     prompt_suffix: str | None = None  # None: "<think>" for code in reference mode, else ""
     judge: JudgeConfig = JudgeConfig()
 
-    def stw(self) -> STWConfig:
+    def stw(self, default_stop: tuple[str, ...] = ()) -> STWConfig:
         return STWConfig(
             tuple(self.budgets),
             self.total_max_tokens,
@@ -69,6 +71,7 @@ class EvalConfig(_Strict):
             self.top_k,
             self.seed,
             self.reuse_prefix,
+            tuple(self.stop) if self.stop is not None else tuple(default_stop),
         )
 
 
@@ -100,17 +103,48 @@ def model_label(model: str) -> str:
     return model
 
 
-def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eval") -> dict[str, Any]:
-    """Run the sweep, score every sample, write ``samples.jsonl``, ``results.json``, ``results.md``, ``scaling.png``."""
-    from z1data.engines import make_engine
-    from z1data.eval.report import write_run_report
+def model_identity(model: str) -> str:
+    """A model's name plus, for a local directory, its files' sizes and mtimes: a model retrained in place gets
+    new journal keys, so an eval never reuses another model's completions."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in path.iterdir() if p.is_file())
+    return json.dumps([str(path.resolve()), stats])
 
-    stw_cfg = cfg.stw()
+
+def run_eval(
+    cfg: EvalConfig,
+    model: str,
+    out_dir: Path,
+    config_name: str = "eval",
+    log: TextIO | None = None,
+    label: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the sweep, score every sample, write ``samples.jsonl``, ``results.json``, ``results.md``, ``scaling.png``.
+
+    Every generated pass is journaled in ``out_dir/generations.jsonl`` as it finishes (``eval.journal``): a killed
+    run re-run with the same config and ``out_dir`` generates only what is missing. Progress goes to ``log``.
+    """
+    from z1data.engines import make_engine
+    from z1data.eval.journal import JOURNAL, JournalEngine
+    from z1data.eval.report import subset, write_run_report
+    from z1data.preflight import preflight_eval
+
+    log = log if log is not None else sys.stdout
     bench = get_benchmark(cfg.benchmark, cfg.source, cfg.split, **cfg.options)
-    items = bench.load(cfg.limit)
+    stw_cfg = cfg.stw(bench.stop)
+    preflight_eval(model, cfg.backend, bench.source)  # an unreachable model or source fails here, in seconds
+    every = bench.items()
+    items = every if cfg.limit is None else every[: cfg.limit]
     system = bench.system_prompt if cfg.system_prompt is None else (cfg.system_prompt or None)
     suffix = prompt_suffix(cfg, bench.kind)
-    engine = make_engine(cfg.backend, model, **cfg.engine)
+    where = {"problems": len(items), "total_problems": len(every), "benchmark": cfg.benchmark}
+    print(f"eval {subset(where)} · {model} · {cfg.mode} mode · budgets {cfg.budgets} · {out_dir}", file=log, flush=True)
+    inner = make_engine(cfg.backend, model, **cfg.engine)
+    identity = json.dumps([model_identity(model), cfg.backend, cfg.engine], sort_keys=True)
+    engine = JournalEngine(inner, out_dir / JOURNAL, identity=identity, out=log)
     try:
         prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]
         t0 = time.perf_counter()
@@ -119,7 +153,6 @@ def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eva
     finally:
         engine.close()
     judge = JudgeOptions(cfg.judge.time_limit_s, cfg.judge.memory_mb, cfg.judge.workers)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summaries = []
     with (out_dir / "samples.jsonl").open("w") as f:
         for b, samples in by_budget.items():
@@ -128,16 +161,22 @@ def run_eval(cfg: EvalConfig, model: str, out_dir: Path, config_name: str = "eva
             for s, sc in zip(samples, scores, strict=True):
                 row = {"item_id": items[s.prompt_index].id, **asdict(s), "passed": sc.passed, "detail": sc.detail}
                 f.write(json.dumps(row) + "\n")
+            sm = summaries[-1]
+            print(f"budget {b}: accuracy {sm.accuracy:.3f} · thinking {sm.avg_thinking_tokens:.0f} tokens", file=log)
     results = {
         "model": model,
-        "label": model_label(model),
+        "label": label or model_label(model),
         "benchmark": cfg.benchmark,
         "config": config_name,
         "mode": cfg.mode,
-        "problems": len(items),
+        **{k: where[k] for k in ("problems", "total_problems")},
+        "limit": cfg.limit,
         "generation_s": round(gen_s, 3),
+        "requests_sent": engine.sent,
+        "requests_reused": engine.reused,
         "settings": cfg.model_dump(),
         "budgets": [asdict(s) for s in summaries],
+        **(extra or {}),
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_run_report(out_dir, results)

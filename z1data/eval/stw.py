@@ -25,6 +25,11 @@ fresh run; the same seed for every request; "thinking tokens" are the first-pass
   samples a seeded request alone). Servers that merely "try" to honour seeds and batch-variant kernels
   can break equality; ``reuse_prefix: false`` runs every budget afresh. A cut that splits a UTF-8
   character is handled (see ``_PARTIAL``). Second passes still run per budget (their prompts differ).
+
+Stop strings (``STWConfig.stop``) apply to both passes in both modes, as in Z1's BigCodeBench eval (its
+``thinking_generate`` reuses one ``SamplingParams(stop=EOS)``): a first pass that hits one is a natural stop
+(final), its text ending before the stop string and its tokens counted up to the one that completed it. Prefix
+reuse still holds: such a pass ends at that token, so any shorter cut contains no complete stop string.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class STWConfig:
     top_k: int | None = None
     seed: int = 0
     reuse_prefix: bool = True  # default mode: one first pass at max(budgets) serves every budget
+    # Stop strings for both passes, as Z1's BigCodeBench eval passes ``stop=EOS`` in the one SamplingParams its
+    # ``thinking_generate`` uses twice: a first pass that hits one stopped on its own (final, no second pass).
+    stop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.budgets or any(b < 1 for b in self.budgets) or list(self.budgets) != sorted(set(self.budgets)):
@@ -120,6 +128,7 @@ def run_stw(engine: Engine, prompts: list[str], cfg: STWConfig) -> dict[int, lis
 def sweep(engine: Engine, prompts: list[str], cfg: STWConfig) -> dict[int, list[STWSample]]:
     """Default mode with prefix reuse: one first pass at the largest budget, cut at token ids per budget."""
     jobs = _expand(prompts, cfg)
+    _begin(engine, f"first pass · budget {cfg.budgets[-1]} (cut for every budget)")
     first = engine.complete([p for _, _, p in jobs], [_first_params(cfg, cfg.budgets[-1], i, k) for i, k, _ in jobs])
     if any(c.text and not c.token_ids for c in first):
         logger.warning(f"{engine.name}: completions carry no token ids, so passes cannot be cut; running each budget")
@@ -130,6 +139,7 @@ def sweep(engine: Engine, prompts: list[str], cfg: STWConfig) -> dict[int, list[
 
 def _fresh_budget(engine: Engine, prompts: list[str], budget: int, cfg: STWConfig) -> list[STWSample]:
     jobs = _expand(prompts, cfg)
+    _begin(engine, f"first pass · budget {budget}")
     first = engine.complete([p for _, _, p in jobs], [_first_params(cfg, budget, i, k) for i, k, _ in jobs])
     tok, ref = engine.tokenizer, cfg.mode == "reference"  # reference: the engine's text verbatim, as Z1
     firsts = [_First(c.text if ref else _text(c), _ntok(tok, c), c.finish_reason) for c in first]
@@ -143,6 +153,7 @@ def _second(
     capped = [j for j, f in enumerate(firsts) if f.capped]
     prompts = [jobs[j][2] + firsts[j].text + cfg.hint for j in capped]
     params = [_second_params(cfg, firsts[j].tokens, jobs[j][0], jobs[j][1]) for j in capped]
+    _begin(engine, f"answer pass · budget {budget} ({len(capped)} capped of {len(firsts)})")
     answers: dict[int, Completion] = dict(zip(capped, engine.complete(prompts, params) if capped else [], strict=True))
     tok = engine.tokenizer
     out = []
@@ -165,20 +176,27 @@ def _second(
     return out
 
 
+def _begin(engine: Engine, label: str) -> None:
+    """Name the coming pass for an engine that reports progress (``eval.journal.JournalEngine``)."""
+    begin = getattr(engine, "begin", None)
+    if callable(begin):
+        begin(label)
+
+
 def _expand(prompts: list[str], cfg: STWConfig) -> list[tuple[int, int, str]]:
     return [(i, k, p) for i, p in enumerate(prompts) for k in range(cfg.n)]
 
 
 def _first_params(cfg: STWConfig, max_tokens: int, i: int, k: int) -> SamplingParams:
     seed = cfg.seed if cfg.mode == "reference" else derive_seed(cfg.seed, i, k, "think")
-    return SamplingParams(max_tokens, cfg.temperature, cfg.top_p, cfg.top_k, seed)
+    return SamplingParams(max_tokens, cfg.temperature, cfg.top_p, cfg.top_k, seed, cfg.stop)
 
 
 def _second_params(cfg: STWConfig, used: int, i: int, k: int) -> SamplingParams:
     if cfg.mode == "reference":  # Z1 reuses the first pass's params with max_tokens reset to the total
         return _first_params(cfg, cfg.total_max_tokens, i, k)
     seed = derive_seed(cfg.seed, i, k, "answer")
-    return SamplingParams(cfg.total_max_tokens - used, cfg.temperature, cfg.top_p, cfg.top_k, seed)
+    return SamplingParams(cfg.total_max_tokens - used, cfg.temperature, cfg.top_p, cfg.top_k, seed, cfg.stop)
 
 
 def _cut(tok: Any, c: Completion, b: int) -> _First:

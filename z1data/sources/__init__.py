@@ -14,7 +14,8 @@ from dataclasses import replace
 from z1data.formats import RowError
 from z1data.recipe import SourceConfig
 from z1data.records import Problem
-from z1data.sources import humaneval, mapped
+from z1data.sources import apps, codecontests, humaneval, kodcode, livecodebench, mapped, mbpp, taco
+from z1data.sources.common import cap_problem
 
 Reader = Callable[[SourceConfig], Iterator[tuple[str, Problem | RowError]]]
 
@@ -23,6 +24,21 @@ PRESETS: dict[str, Reader] = {
     "jsonl": mapped.read,
     "parquet": mapped.read,
     "hf": mapped.read,
+    "apps": apps.read,
+    "taco": taco.read,
+    "codecontests": codecontests.read,
+    "livecodebench": livecodebench.read,
+    "kodcode": kodcode.read,
+    "mbpp": mbpp.read,
+}
+
+#: Presets whose datasets ship reference solutions: ``(problem id, program)`` pairs for the replay teacher
+#: (``replay: {kind: preset, preset: <name>}``), so a recipe can verify its own tests.
+SOLUTIONS: dict[str, Callable[[SourceConfig], Iterator[tuple[str, str]]]] = {
+    "apps": apps.solutions,
+    "taco": taco.solutions,
+    "codecontests": codecontests.solutions,
+    "mbpp": mbpp.solutions,
 }
 
 
@@ -31,13 +47,17 @@ def read_source(cfg: SourceConfig, position: int | None = None) -> Iterator[tupl
 
     Each problem gets its read position (``source_index``; a quarantined row uses one up too, so the
     index is the row's place in the file) and ``position``, the source's place in the recipe: Z1's
-    budget selection breaks ties by this dataset order."""
+    budget selection breaks ties by this dataset order. The recipe's test caps (``max_tests``,
+    ``max_test_bytes``) apply to every kind; the dataset presets apply them while building the cases."""
     for n, (where, item) in enumerate(PRESETS[cfg.kind](cfg)):
         if cfg.limit is not None and n >= cfg.limit:
             break
         if isinstance(item, Problem):
-            item = replace(item, source_position=position, source_index=n)
+            try:
+                item = replace(cap_problem(item, cfg, where), source_position=position, source_index=n)
+            except RowError as e:
+                item = e
         yield where, item
 
 
-__all__ = ["PRESETS", "read_source"]
+__all__ = ["PRESETS", "SOLUTIONS", "read_source"]

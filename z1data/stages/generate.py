@@ -39,6 +39,7 @@ def trajectory_id(problem_id: str, teacher: str, sample_index: int) -> str:
 class GenerateStage(ShardStage):
     name = "generate"
     fans_out = True  # samples x teachers rows per problem
+    batch_rows = 1000  # problems per process() call: an engine keeps more requests in flight (rows are small)
     version = 2  # rows carry source_position / source_index
     output_schema = TRAJECTORY_SCHEMA
     config: GenerateConfig
@@ -55,6 +56,7 @@ class GenerateStage(ShardStage):
     def setup(self) -> None:
         self.teachers: list[Teacher] = [make_teacher(t, self.config.prompt, self.seed) for t in self.config.teachers]
         for t in self.teachers:
+            t.workdir = self.out_dir / "replay"  # replay's on-disk response index, shared by this stage's tasks
             t.load()
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:

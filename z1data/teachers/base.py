@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from z1data.fingerprint import inputs_fingerprint, model_fingerprint
@@ -71,6 +72,7 @@ class Teacher(ABC):
 
     backend: str = ""
     cacheable: bool = False
+    workdir: Path | None = None  # set by the generate stage: where a teacher may keep files (replay's index)
 
     def __init__(self, cfg: TeacherConfig, prompt: PromptConfig, seed: int):
         self.cfg = cfg

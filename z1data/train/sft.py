@@ -235,6 +235,12 @@ def load_version(version_dir: Path, cfg: TrainConfig, tokenizer: Any, num_proc: 
     return fits, len(ds) - len(fits)
 
 
+def overlong_line(kept: int, overlong: int, max_length: int) -> str:
+    """The row count a user must see: rows longer than ``max_length`` silently shrink the dataset otherwise."""
+    share = f" ({overlong / (kept + overlong):.1%})" if overlong else ""
+    return f"rows: {kept} train, {overlong} dropped as longer than max_length={max_length}{share}"
+
+
 def default_output_dir(config_path: str, version_dir: Path) -> Path:
     from z1data.version import load_manifest
 
@@ -254,6 +260,7 @@ def train(cfg: TrainConfig, version_dir: Path, output_dir: Path) -> Path:
     remote = cfg.trl.get("trust_remote_code", False)
     tok = AutoTokenizer.from_pretrained(path, revision=cfg.model_args.model_revision, trust_remote_code=remote)
     ds, overlong = load_version(version_dir, cfg, tok, cfg.trl.get("dataset_num_proc"))
+    print(overlong_line(len(ds), overlong, cfg.max_length), flush=True)  # before hours of training, not after
     if len(ds) == 0:
         z = cfg.args
         raise ValueError(f"no training rows left in {version_dir} (buckets={z.buckets}, require_pass, max_length)")
@@ -301,7 +308,16 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [*launch, "-m", "z1data.train.sft", *argv])
     vdir = Path(cfg.args.version_dir)
     out = Path(cfg.trl.get("output_dir") or default_output_dir(config, vdir))
-    print(f"trained model saved to {train(cfg, vdir, out)}")
+    from z1data.console import library_logs  # library warnings to a file; TRL's progress stays on the terminal
+
+    print(f"library logs: {library_logs(out / 'train.log')} (-v / Z1DATA_VERBOSE=1: shown here)", flush=True)
+    saved = train(cfg, vdir, out)
+    info_file = saved / "z1data_train.json"
+    if info_file.is_file():  # rank 0 wrote it
+        info = json.loads(info_file.read_text())
+        print(f"{overlong_line(info['rows'], info['dropped_overlong'], cfg.max_length)}; {info['steps']} steps, "
+              f"final loss {info['train_loss']:.4f}")  # fmt: skip
+    print(f"trained model saved to {saved} (details: {info_file})")
     return 0
 
 

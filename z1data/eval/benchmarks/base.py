@@ -49,6 +49,8 @@ class Benchmark(ABC):
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""  # code | math | choice
     system_prompt: ClassVar[str | None] = SYSTEM_CODE
+    # Stop strings for both STW passes when the eval config sets none (Z1's BigCodeBench eval stops at its EOS list).
+    stop: ClassVar[tuple[str, ...]] = ()
     default_source: ClassVar[str | None] = None  # a Hub dataset name
     default_split: ClassVar[str] = "test"
     options: ClassVar[dict[str, Any]] = {}  # benchmark-specific options and their defaults

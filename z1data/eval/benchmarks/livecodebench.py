@@ -4,7 +4,7 @@
 its files (``huggingface-cli download livecodebench/code_generation_lite --repo-type dataset --local-dir D``)
 and set ``source: D``. Rows: ``question_id``, ``question_content``, ``starter_code``, ``contest_date``,
 ``public_test_cases`` (JSON), ``private_test_cases`` (JSON, or base64 zlib pickle of a JSON string: the
-official encoding; we unpickle it with every global refused, so it can only yield plain data) and
+official encoding; unpickled with every global refused, so it can only yield plain data) and
 ``metadata`` (JSON with ``func_name``). ``stdin`` tests become stdio tests; ``functional`` tests become call
 tests on ``Solution.<func_name>`` (LeetCode style; one JSON argument per input line). Z1 reports v5 from
 2024-09-01 (``since``).
@@ -12,24 +12,12 @@ tests on ``Solution.<func_name>`` (LeetCode style; one JSON argument per input l
 
 from __future__ import annotations
 
-import base64
-import io
-import json
-import pickle
-import zlib
 from typing import Any, ClassVar
 
 from z1data.eval.benchmarks.base import CodeBenchmark, Item
-from z1data.records import CallCase, CallTests, Problem, StdioCase, Tests
+from z1data.sources.livecodebench import STARTER_NOTE, STDIN_NOTE, decode_cases, lcb_problem
 
-STDIN_NOTE = (
-    "Read the inputs from stdin, solve the problem and write the answer to stdout (do not directly test "
-    "on the sample inputs). Enclose your code within delimiters as follows.\n```python\n# YOUR CODE HERE\n```"
-)
-STARTER_NOTE = (
-    "You will use the following starter code to write the solution to the problem and enclose your code "
-    "within delimiters.\n```python\n{starter}\n```"
-)
+__all__ = ["STARTER_NOTE", "STDIN_NOTE", "LiveCodeBench", "decode_cases", "lcb_item"]
 
 
 class LiveCodeBench(CodeBenchmark):
@@ -48,44 +36,7 @@ class LiveCodeBench(CodeBenchmark):
         return [lcb_item(r, self.opts["private_tests"]) for r in sorted(rows, key=lambda r: str(r["question_id"]))]
 
 
-class _DataOnly(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a test-case pickle")
-
-
-def decode_cases(raw: Any) -> list[dict[str, Any]]:
-    if isinstance(raw, list):
-        return raw
-    if not raw:
-        return []
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError):
-        blob = zlib.decompress(base64.b64decode(raw))
-        return json.loads(_DataOnly(io.BytesIO(blob)).load())
-
-
 def lcb_item(row: dict[str, Any], private: bool = True) -> Item:
-    cases = decode_cases(row.get("public_test_cases")) + (
-        decode_cases(row.get("private_test_cases")) if private else []
-    )
-    meta = row.get("metadata") or {}
-    meta = json.loads(meta) if isinstance(meta, str) else meta
-    starter = row.get("starter_code") or ""
-    if cases and cases[0].get("testtype") == "functional":
-        fn = meta.get("func_name") or ""
-        call = [
-            CallCase.of([json.loads(a) for a in c["input"].split("\n") if a.strip()], json.loads(c["output"]))
-            for c in cases
-        ]
-        tests = Tests(call=CallTests(fn, call))  # the judge finds a top-level function or a Solution method
-    else:
-        tests = Tests(stdio=[StdioCase(c["input"], c["output"]) for c in cases])
-    note = STARTER_NOTE.format(starter=starter) if starter else STDIN_NOTE
-    question = f"{row['question_content']}\n\n{note}"
-    pid = f"lcb/{row['question_id']}"
-    return Item(
-        pid,
-        question,
-        Problem(pid, question, tests, "livecodebench", starter_code=starter or None, difficulty=row.get("difficulty")),
-    )
+    """The row as the source preset reads it (``z1data/sources/livecodebench.py``: one decoder, one mapping)."""
+    problem = lcb_problem(row, private)
+    return Item(problem.id, problem.question, problem)

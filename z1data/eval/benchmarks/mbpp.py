@@ -7,11 +7,12 @@ as MBPP's standard prompt does; the asserts become a ``check(candidate)`` run on
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from z1data.eval.benchmarks.base import CodeBenchmark, Item
-from z1data.records import CheckTests, Problem, Tests
+from z1data.sources.mbpp import entry_point, mbpp_problem
+
+__all__ = ["MBPP", "entry_point", "mbpp_item"]
 
 
 class MBPP(CodeBenchmark):
@@ -23,19 +24,7 @@ class MBPP(CodeBenchmark):
         return [mbpp_item(r) for r in self.rows(self.opts["config"])]
 
 
-def entry_point(code: str, first_test: str) -> str:
-    """The reference's function that the first assert calls (else its first function)."""
-    defs = re.findall(r"^def\s+(\w+)\s*\(", code, flags=re.M)
-    called = set(re.findall(r"(\w+)\s*\(", first_test))
-    return next((d for d in defs if d in called), defs[0] if defs else "")
-
-
 def mbpp_item(row: dict[str, Any]) -> Item:
-    tests: list[str] = list(row["test_list"])
-    setup = row.get("test_setup_code") or "\n".join(row.get("test_imports") or [])
-    check = f"{setup}\n\ndef check(candidate):\n" + "".join(f"    {t}\n" for t in tests)
-    text = row.get("text") or row.get("prompt") or ""
-    question = f"{text}\nYour code should pass these tests:\n\n```python\n" + "\n".join(tests) + "\n```"
-    pid = f"mbpp/{row['task_id']}"
-    problem = Problem(pid, question, Tests(check=CheckTests(check, entry_point(row["code"], tests[0]))), "mbpp")
-    return Item(pid, question, problem)
+    """The row as the source preset builds it (``z1data/sources/mbpp.py``), standard asserts only."""
+    problem = mbpp_problem(row)
+    return Item(problem.id, problem.question, problem)
