@@ -6,7 +6,6 @@ stderr (datatrove's console sink, tqdm, warnings, subprocesses) goes to ``<stage
 datatrove's own per-task log stays in ``<stage dir>/datatrove/tasks-N/logs/``; the terminal gets one line
 per stage (a live line on a TTY, else one line at the end plus one every ``PLAIN_EVERY_S``) and a summary
 whose warning count is read back from those logs. ``-v`` (``Z1DATA_VERBOSE=1``) shows the logs live instead.
-
 Two sides: the driver (:class:`BuildConsole`, installed by the CLI) and the task (:func:`task_output`, run by
 ``executors.LocalExecutor`` around each datatrove task, in whichever process runs it). Without a console
 (library use, tests, Slurm nodes) both are no-ops and logging is left as it was. Within a stage, progress is
@@ -74,7 +73,8 @@ def _counters(step: Any) -> dict[str, int]:
     except RuntimeError:
         return {}
     dropped = sum(v for k, v in stats.items() if k.startswith("dropped_"))
-    return {"kept": stats.get("kept", 0), "rows_in": stats.get("rows_in", 0), "dropped": dropped}
+    requests = stats.get("requests_done", 0)  # generate: answered requests, before its shard is written
+    return {"kept": stats.get("kept", 0), "rows_in": stats.get("rows_in", 0), "dropped": dropped, "requests": requests}
 
 
 def _write_counters(path: Path, step: Any) -> None:
@@ -154,9 +154,9 @@ class StageProgress:
     ran: bool = False  # an executor was made for it (else every shard was already done: cached)
     live: Any = None
 
-    def counts(self) -> tuple[int, int]:
-        """(rows in, kept) processed so far in this run, summed over the tasks' sampled counters."""
-        rows_in = kept = 0
+    def counts(self) -> tuple[int, int, int]:
+        """(rows in, kept, requests answered) so far in this run, summed over the tasks' sampled counters."""
+        rows_in = kept = requests = 0
         for f in self.progress_dir.glob("*.json"):
             try:
                 c = json.loads(f.read_text())
@@ -164,13 +164,15 @@ class StageProgress:
                 continue
             rows_in += c.get("rows_in", 0) if self.fans_out else c.get("kept", 0) + c.get("dropped", 0)
             kept += c.get("kept", 0)
-        return rows_in, kept
+            requests += c.get("requests", 0)
+        return rows_in, kept, requests
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
-        rows_in, kept = self.counts()
+        rows_in, kept, requests = self.counts()
         total = f"/{self.expected}" if self.expected is not None else ""
-        parts = [f"{self.record.name:<12} in {rows_in}{total}", f"kept {kept}"]
+        head = [f"{self.record.name:<12} in {rows_in}{total}", f"kept {kept}"]
+        parts = head + ([f"{requests} requests"] if requests else [])
         if rows_in and elapsed > 0:
             rate = rows_in / elapsed
             parts.append(f"{rate:.1f} rows/s")

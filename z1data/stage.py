@@ -6,9 +6,10 @@ takes shards ``i % W == r``) and of resumption: a shard's ``stats/<i>.json`` is 
 after its data files were renamed into place, so a run killed at any point redoes at most
 the shards it was working on and never leaves a half-written or duplicated shard.
 
-A stage's ``process`` yields, for every input row, kept output rows or :class:`Drop` records;
-dropped rows are written with their reason to ``dropped/<i>.parquet`` and counted in the
-shard's stats, from which the manifest's funnel is summed.
+A stage's ``process`` gets a shard one batch (``BATCH_ROWS`` rows) at a time and yields, for
+every input row, kept output rows or :class:`Drop` records; both stream into the shard's files,
+so memory holds a batch, not a shard. Dropped rows are written with their reason to
+``dropped/<i>.parquet`` and counted in the shard's stats, from which the manifest's funnel is summed.
 """
 
 from __future__ import annotations

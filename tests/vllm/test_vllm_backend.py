@@ -172,6 +172,6 @@ def test_cli_builds_the_vllm_tiny_recipe(tmp_path: Path) -> None:
     cmd += ["--set", "sources.0.limit=6", "--set", "generate.teachers.0.sampling.max_new_tokens=16"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "rows=12" in done.stdout
+    assert "rows 12" in done.stdout  # the build summary: built <dir>  rows N  content hash H
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "up to date" in (again.stdout + again.stderr)

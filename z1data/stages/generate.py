@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class GenerateStage(ShardStage):
             try:
                 if cache is not None:
                     cache.open()
-                gens = generate_with_cache(teacher, requests, cache, teacher.cfg.batch_size, bar.update)
+                gens = generate_with_cache(teacher, requests, cache, teacher.cfg.batch_size, self._progress(bar))
             finally:
                 bar.close()
                 if cache is not None:
@@ -95,6 +95,15 @@ class GenerateStage(ShardStage):
                         self.stat_update(f"requests_{k}", value=v)
             for req, gen in zip(requests, gens, strict=True):
                 yield self.row(teacher, req, gen)
+
+    def _progress(self, bar: tqdm) -> Callable[[int], None]:
+        """Per answered request: the task's bar, and the ``requests_done`` counter the build console shows."""
+
+        def update(n: int = 1) -> None:
+            bar.update(n)
+            self.stat_update("requests_done", value=n)
+
+        return update
 
     def row(self, teacher: Teacher, req: Request, gen: Generation) -> dict[str, Any] | Drop:
         tid = trajectory_id(req.problem.id, teacher.name, req.sample_index)

@@ -23,18 +23,19 @@ def _install() -> None:
         return
     original = GenerateStage.run_shard
 
-    def run_shard(self: GenerateStage, i: int) -> None:
-        original(self, i)
+    def run_shard(self: GenerateStage, i: int) -> int:
+        rows_in = original(self, i)  # the stage sums what its shards return: pass it through
         d = Path(fault_dir)
         if not (d / "armed").exists():
-            return
+            return rows_in
         try:
             fd = os.open(d / "fired", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            return
+            return rows_in
         os.write(fd, f"{os.getpid()} {os.getppid()} {i}\n".encode())
         os.close(fd)
         time.sleep(600)
+        return rows_in
 
     GenerateStage.run_shard = run_shard  # type: ignore[method-assign]
 
