@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
+from tests.unit.test_curation import reference_select  # Z1's data_select.py loop, restated once
 from z1data.publish import export_z1
 from z1data.recipe import load_recipe
 from z1data.run import build
@@ -51,22 +52,6 @@ def test_import_z1_columns_rebucket_and_export(tmp_path: Path) -> None:
     assert set(back["response"]) == set(pl.read_parquet(FIXTURE)["response"][:12])
 
 
-def z1_select(token_num_qwen: list[int], T: int, mode: str) -> list[int]:
-    """Z1's data/data_select.py ``GreedyTokenSelector.select_batch_``, restated over the file's rows."""
-    token_nums = [(i, token_num_qwen[i]) for i in range(len(token_num_qwen))]
-    if mode == "length":
-        token_nums.sort(key=lambda x: x[1], reverse=True)
-    elif mode == "sample":
-        token_nums.sort(key=lambda x: x[1], reverse=False)
-    selected_indices, current_sum = [], 0
-    for index, token_num in token_nums:
-        if current_sum >= T:
-            break
-        selected_indices.append(index)
-        current_sum += token_num
-    return selected_indices
-
-
 def z1_shaped_table(path: Path, groups: int = 3, per_group: int = 10) -> pa.Table:
     """A Z1-107K-shaped file whose rows share few token counts (many ties), with ids out of file order.
     ``token_num_qwen`` is counted with the build's student tokenizer, so Z1's column and z1data's agree."""
@@ -100,11 +85,11 @@ def test_budget_ties_select_the_rows_z1_selected(tmp_path: Path) -> None:
     table = z1_shaped_table(path)
     ids, counts = table["id"].to_pylist(), table["token_num_qwen"].to_pylist()
     for mode in ("length", "sample"):
-        order = z1_select(counts, 10**9, mode)
+        order = reference_select(counts, 10**9, mode)
         cut = 15  # the middle of the second group of equal counts
         assert counts[order[cut - 1]] == counts[order[cut]]
         budget = sum(counts[i] for i in order[:cut])
-        z1 = {str(ids[i]) for i in z1_select(counts, budget, mode)}
+        z1 = {str(ids[i]) for i in reference_select(counts, budget, mode)}
         kept: dict[str, pl.DataFrame] = {}
         for ties in ("source", "id"):
             recipe = load_recipe(
