@@ -23,19 +23,20 @@ pytestmark = pytest.mark.slow
 FIXTURE = REPO / "tests" / "fixtures" / "z1-sample.parquet"  # 13 rows with Z1-107K's columns
 
 
+#: import-z1.yaml on the local fixture, tiny tokenizer, in one process (test_streaming.py adds to it).
+LOCAL_COPY = [
+    f"sources.0.path={FIXTURE}",
+    f"generate.teachers.0.replay.path={FIXTURE}",
+    "bucket.tokenizer=tiny:qwen2",
+    "bucket.short_max_tokens=230",
+    "shards=2",
+    "executor.tasks=1",
+    "executor.workers=1",
+]
+
+
 def test_import_z1_columns_rebucket_and_export(tmp_path: Path) -> None:
-    recipe = load_recipe(
-        REPO / "recipes" / "import-z1.yaml",
-        [
-            f"sources.0.path={FIXTURE}",
-            f"generate.teachers.0.replay.path={FIXTURE}",
-            "bucket.tokenizer=tiny:qwen2",
-            "bucket.short_max_tokens=230",
-            "shards=2",
-            "executor.tasks=1",
-            "executor.workers=1",
-        ],
-    )
+    recipe = load_recipe(REPO / "recipes" / "import-z1.yaml", LOCAL_COPY)
     result = build(recipe, "v1", tmp_path)
     m = load_manifest(result.version_dir)
     assert check_funnel(m["funnel"]) == []

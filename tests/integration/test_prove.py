@@ -27,7 +27,7 @@ def _rows_hash(version: Path) -> str:
 
 
 def test_prove_writes_results_beside_the_version_and_keeps_its_hash(tmp_path: Path) -> None:
-    pytest.importorskip("trl")
+    pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
     import torch
 
     from z1data.eval.cli import add_parsers  # noqa: F401 - the CLI registers `prove` from here

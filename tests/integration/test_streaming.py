@@ -16,21 +16,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.test_import_z1 import LOCAL_COPY
 from z1data import stage
 from z1data.recipe import load_recipe
 from z1data.run import build
 from z1data.stages import source
 
 pytestmark = pytest.mark.slow
-FIXTURE = REPO / "tests" / "fixtures" / "z1-sample.parquet"
 SETS = [
-    f"sources.0.path={FIXTURE}",
-    f"generate.teachers.0.replay.path={FIXTURE}",
-    "bucket.tokenizer=tiny:qwen2",
-    "bucket.short_max_tokens=230",
-    "shards=2",
-    "executor.tasks=1",
-    "executor.workers=1",  # in-process: the patched batch sizes apply to every stage
+    *LOCAL_COPY,  # executor.workers=1 runs in-process: the patched batch sizes apply to every stage
     "dedup.exact=true",
     "select.budget.tokens=1500",
     "select.budget.mode=sample",

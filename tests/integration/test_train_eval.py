@@ -30,7 +30,7 @@ def z1data_cli(*argv: str) -> int:
 
 
 def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
-    pytest.importorskip("trl")
+    pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
     recipe = load_recipe(QUICKSTART, ["sources.0.limit=8", "generate.teachers.0.sampling.max_new_tokens=24"])
     version = build(recipe, "it", tmp_path / "data").version_dir
 

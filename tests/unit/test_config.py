@@ -125,7 +125,9 @@ def test_eval_config_unknown_key_names_key_and_file(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- train configs
 def test_train_config_extends_and_set(tmp_path: Path) -> None:
-    sft = pytest.importorskip("z1data.train.sft")
+    sft = pytest.importorskip(
+        "z1data.train.sft", reason="the train extra (trl) is not installed: make install installs it"
+    )
     child = write(tmp_path / "tiny-long.yaml", f"extends: {TINY_CPU}\nbuckets: [long]\nmax_steps: 5\n")
     cfg = sft.load_config(child, ["learning_rate=0.01"])
     assert cfg.args.buckets == ["long"] and cfg.model == "tiny:qwen2" and cfg.max_length == 1024
@@ -133,7 +135,9 @@ def test_train_config_extends_and_set(tmp_path: Path) -> None:
 
 
 def test_train_config_errors_name_key_and_file(tmp_path: Path) -> None:
-    sft = pytest.importorskip("z1data.train.sft")
+    sft = pytest.importorskip(
+        "z1data.train.sft", reason="the train extra (trl) is not installed: make install installs it"
+    )
     with pytest.raises(ConfigError) as ei:
         sft.load_config(TINY_CPU, ["epochs=2", "max_steps=lots", "dtype=fp32"])
     msg = str(ei.value)
@@ -150,7 +154,9 @@ def test_train_config_errors_name_key_and_file(tmp_path: Path) -> None:
 
 
 def test_train_cli_flags_override_the_file_and_set(tmp_path: Path) -> None:
-    sft = pytest.importorskip("z1data.train.sft")
+    sft = pytest.importorskip(
+        "z1data.train.sft", reason="the train extra (trl) is not installed: make install installs it"
+    )
     argv = [str(TINY_CPU), "--version-dir", "v", "--set", "max_steps=9", "--set", "seed=1", "--max_steps", "4"]
     config, overrides, flags = sft.parse_cli(argv)
     assert (config, overrides) == (str(TINY_CPU), ["max_steps=9", "seed=1"])
