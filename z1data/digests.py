@@ -40,7 +40,14 @@ FileKey = tuple[str, int, int]  # (absolute path, size, mtime_ns)
 
 
 class HubRevisionError(ValueError):
-    """A Hub model or dataset whose revision cannot be resolved to a commit (offline and not cached)."""
+    """A Hub model or dataset whose revision cannot be resolved to a commit (offline and not cached).
+
+    ``hub_reason`` says why the Hub did not answer (offline, or the lookup's error), for callers that word
+    their own message (preflight) without parsing this one."""
+
+    def __init__(self, message: str, hub_reason: str = ""):
+        super().__init__(message)
+        self.hub_reason = hub_reason
 
 
 @dataclass
@@ -71,7 +78,7 @@ def input_session(*, fresh: bool = False) -> Iterator[None]:
 
 # ---------------------------------------------------------------- local files
 def cache_root() -> Path:
-    """``$Z1DATA_CACHE`` (default ``~/.cache/z1data``), read as ``z1data.tinymodel.cache_dir`` does."""
+    """``$Z1DATA_CACHE`` (default ``~/.cache/z1data``): models, tokenizers and digests all live under it."""
     return Path(os.environ.get("Z1DATA_CACHE", Path.home() / ".cache" / "z1data"))
 
 
@@ -217,7 +224,7 @@ def hub_commit(name: str, revision: str | None = None, repo_type: str = "model")
         sha = cached_commit(name, rev, repo_type)
         if sha is None:
             why = f"{hub_error} and it is not in the HF cache ({hub_cache_dir()})"
-            raise HubRevisionError(_unresolved_message(name, rev, repo_type, why))
+            raise HubRevisionError(_unresolved_message(name, rev, repo_type, why), hub_reason=hub_error)
         if not hub_offline():
             warnings.warn(f"{repo_type} '{name}': {hub_error}; using the HF cache's '{rev}' = {sha}", stacklevel=2)
     if session is not None:

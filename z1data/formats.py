@@ -87,18 +87,22 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | RowErro
         raise InputError(f"{path}: file is empty (no JSON lines)")
 
 
-def _field(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, *, optional: bool = False) -> Any:
+def field(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, *, optional: bool = False) -> Any:
+    """A required (or ``optional``) field of the given type, else a RowError naming it; a bool is no int."""
     if key not in obj or obj[key] is None:
         if optional:
             return None
-        raise RowError(where, "missing_field", f"missing field '{key}'", json.dumps(obj)[:2000])
+        raise RowError(where, "missing_field", f"missing field '{key}'", json.dumps(obj, default=str)[:2000])
     value = obj[key]
     allowed = typ if isinstance(typ, tuple) else (typ,)
     bool_as_int = isinstance(value, bool) and bool not in allowed  # JSON true is not an id or a count
     if not isinstance(value, typ) or bool_as_int:
         names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
         raise RowError(
-            where, "wrong_type", f"field '{key}' must be {names}, got {type(value).__name__}", json.dumps(obj)[:2000]
+            where,
+            "wrong_type",
+            f"field '{key}' must be {names}, got {type(value).__name__}",
+            json.dumps(obj, default=str)[:2000],
         )
     return value
 
@@ -113,24 +117,24 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
             where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check, got {sorted(t)}"
         )
     if kinds == ["stdio"]:
-        cases = _field(t, "stdio", list, where)
+        cases = field(t, "stdio", list, where)
         out = []
         for i, c in enumerate(cases):
             if not isinstance(c, dict):
                 raise RowError(where, "wrong_type", f"field '{key}.stdio[{i}]' must be an object")
             out.append(
                 StdioCase(
-                    _field(c, "input", str, f"{where} ({key}.stdio[{i}])"),
-                    _field(c, "output", str, f"{where} ({key}.stdio[{i}])"),
+                    field(c, "input", str, f"{where} ({key}.stdio[{i}])"),
+                    field(c, "output", str, f"{where} ({key}.stdio[{i}])"),
                 )
             )
         if not out:
             raise RowError(where, "invalid_tests", f"field '{key}.stdio' is empty")
         return Tests(stdio=out)
     if kinds == ["call"]:
-        call = _field(t, "call", dict, where)
-        fn = _field(call, "fn_name", str, f"{where} ({key}.call)")
-        cases = _field(call, "cases", list, f"{where} ({key}.call)")
+        call = field(t, "call", dict, where)
+        fn = field(call, "fn_name", str, f"{where} ({key}.call)")
+        cases = field(call, "cases", list, f"{where} ({key}.call)")
         parsed = []
         for i, c in enumerate(cases):
             w = f"{where} ({key}.call.cases[{i}])"
@@ -138,32 +142,32 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
                 raise RowError(w, "wrong_type", f"field '{key}.call.cases[{i}]' must be an object")
             if "expected" not in c:  # present but null is fine: null is a valid expected value
                 raise RowError(w, "missing_field", "missing field 'expected' (a call case needs 'args' and 'expected')")
-            parsed.append(CallCase.of(_field(c, "args", list, w), c["expected"]))
+            parsed.append(CallCase.of(field(c, "args", list, w), c["expected"]))
         if not parsed:
             raise RowError(where, "invalid_tests", f"field '{key}.call.cases' is empty")
         return Tests(call=CallTests(fn, parsed))
-    check = _field(t, "check", dict, where)
+    check = field(t, "check", dict, where)
     return Tests(
         check=CheckTests(
-            _field(check, "code", str, f"{where} ({key}.check)"),
-            _field(check, "entry_point", str, f"{where} ({key}.check)"),
+            field(check, "code", str, f"{where} ({key}.check)"),
+            field(check, "entry_point", str, f"{where} ({key}.check)"),
         )
     )
 
 
 def problem_from_native(obj: dict[str, Any], where: str, source: str = "") -> Problem:
-    pid = _field(obj, "id", (str, int), where)
-    tl = _field(obj, "time_limit_s", (int, float), where, optional=True)
+    pid = field(obj, "id", (str, int), where)
+    tl = field(obj, "time_limit_s", (int, float), where, optional=True)
     return Problem(
         id=str(pid),
-        question=_field(obj, "question", str, where),
-        tests=parse_tests(_field(obj, "tests", dict, where), where),
-        source=_field(obj, "source", str, where, optional=True) or source,
-        starter_code=_field(obj, "starter_code", str, where, optional=True),
+        question=field(obj, "question", str, where),
+        tests=parse_tests(field(obj, "tests", dict, where), where),
+        source=field(obj, "source", str, where, optional=True) or source,
+        starter_code=field(obj, "starter_code", str, where, optional=True),
         difficulty=(str(d) if (d := obj.get("difficulty")) is not None else None),
         time_limit_s=float(tl) if tl is not None else None,
-        memory_limit_mb=_field(obj, "memory_limit_mb", int, where, optional=True),
-        contest_date=_field(obj, "contest_date", str, where, optional=True),
+        memory_limit_mb=field(obj, "memory_limit_mb", int, where, optional=True),
+        contest_date=field(obj, "contest_date", str, where, optional=True),
     )
 
 
@@ -177,10 +181,10 @@ class Solution:
 
 def solution_from_native(obj: dict[str, Any], where: str) -> Solution:
     """``code`` is used as is; ``response`` has its code taken from the last fenced block."""
-    pid = str(_field(obj, "problem_id", (str, int), where))
-    sid = str(_field(obj, "solution_id", (str, int), where))
-    code = _field(obj, "code", str, where, optional=True)
-    response = _field(obj, "response", str, where, optional=True)
+    pid = str(field(obj, "problem_id", (str, int), where))
+    sid = str(field(obj, "solution_id", (str, int), where))
+    code = field(obj, "code", str, where, optional=True)
+    response = field(obj, "response", str, where, optional=True)
     if code is None and response is None:
         raise RowError(where, "missing_field", "a solution needs 'code' or 'response'", json.dumps(obj)[:2000])
     if code is None:

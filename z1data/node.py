@@ -25,10 +25,8 @@ def step_from_spec(spec: dict[str, Any]) -> PipelineStep:
     """The step a job's spec describes: a registered stage built from its recipe section, or the version job."""
     if spec["stage"] == "version":
         return VersionStep(spec["recipe"], *spec["args"])
-    in_dir, out_dir, num_shards = spec["args"]
-    recipe = Recipe.model_validate(spec["recipe"])
-    cls = BY_NAME[spec["stage"]]
-    return cls(cls.section(recipe), seed=recipe.seed, num_shards=num_shards, in_dir=in_dir, out_dir=out_dir)
+    in_dir, out_dir, _ = spec["args"]  # the shard count is the recipe's, as when the step was planned
+    return BY_NAME[spec["stage"]].from_recipe(Recipe.model_validate(spec["recipe"]), in_dir, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

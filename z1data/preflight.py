@@ -11,14 +11,13 @@ Layer: below ``run`` and ``eval`` (it reads typed configs, never imports them ba
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from loguru import logger
 
-from z1data.digests import HubRevisionError, hub_cache_dir, hub_commit, hub_offline
+from z1data.digests import HubRevisionError, hub_cache_dir, hub_commit
 from z1data.readers import SUFFIXES, is_local
 from z1data.recipe import Recipe
 
@@ -125,7 +124,7 @@ def _hub_problem(need: Need) -> str | None:
     try:
         hub_commit(need.name, need.revision, repo_type)
     except HubRevisionError as e:
-        why = "HF_HUB_OFFLINE is set" if hub_offline() else _hub_reason(str(e))
+        why = e.hub_reason or "the Hub lookup failed"
         where = f"not a local {'directory' if need.kind == 'model' else 'path'}"
         fix = "a local directory or tiny:qwen2" if need.kind == "model" else "a local copy (file, glob or directory)"
         get = f"hf download {'--repo-type dataset ' if repo_type == 'dataset' else ''}{need.name}"
@@ -134,12 +133,6 @@ def _hub_problem(need: Need) -> str | None:
             f"set {need.key} to {fix}, or download it once online (`{get}`)"
         )
     return None
-
-
-def _hub_reason(message: str) -> str:
-    """The Hub's part of ``hub_commit``'s message: '… to a commit: <why> and it is not in the HF cache …'."""
-    m = re.search(r"to a commit: (.*?) and it is not in the HF cache", message)
-    return m.group(1) if m else "the Hub lookup failed"
 
 
 def check(needs: list[Need]) -> None:

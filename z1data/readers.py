@@ -45,13 +45,18 @@ def jsonl_rows(pattern: str) -> Iterator[Row]:
         yield from read_jsonl(path)
 
 
-def parquet_rows(pattern: str, batch_rows: int = 1024) -> Iterator[Row]:
+def open_parquet(path: Path | str) -> Any:
+    """A ``pq.ParquetFile`` whose memory stays flat over the file: pyarrow's ``pre_buffer`` (its default) keeps
+    every row group's bytes it has read until the reader is closed (measured: +25 MB a 10,000-row Z1 row group)."""
     import pyarrow.parquet as pq
 
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+
+
+def parquet_rows(pattern: str, batch_rows: int = 1024) -> Iterator[Row]:
     for path in expand_paths(pattern):
         j = 0
-        # pre_buffer off: by default the reader keeps every row group it has read (memory grows with the file)
-        for batch in pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20).iter_batches(batch_size=batch_rows):
+        for batch in open_parquet(path).iter_batches(batch_size=batch_rows):
             for row in batch.to_pylist():
                 yield f"{path}:row {j}", row
                 j += 1

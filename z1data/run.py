@@ -55,10 +55,9 @@ def plan(recipe: Recipe, data_dir: Path) -> list[StageRun]:
     runs: list[StageRun] = []
     upstream = ""
     for cls in STAGES:
-        section = cls.section(recipe)
-        if cls.optional and section is None:
+        if cls.optional and cls.section(recipe) is None:
             continue
-        step = cls(section, seed=recipe.seed, num_shards=recipe.shards)
+        step = cls.from_recipe(recipe)
         params = step.fingerprint_params()
         fp = stage_fingerprint(cls.name, cls.version, params, upstream)
         runs.append(StageRun(cls.name, fp, data_dir / ".stages" / f"{cls.name}-{fp[:16]}", params, step))

@@ -16,6 +16,7 @@ The package is located through its distribution metadata, never imported: its ``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -49,9 +50,15 @@ def gguf_path() -> Path:
     raise SmolUnavailable(f"{DISTRIBUTION} {dist.version} holds no {GGUF_NAME}: {INSTALL_HINT}")
 
 
+@functools.cache
+def gguf_sha256() -> str:
+    """The GGUF's SHA-256, once per process (the installed wheel does not change under a running build)."""
+    return file_sha256(gguf_path())
+
+
 def smol_fingerprint(name: str) -> dict[str, Any]:
     """What a ``smol:`` model is: the GGUF's bytes and the conversion code's version."""
-    return {"smol": name, "gguf_sha256": file_sha256(gguf_path()), "conversion": CONVERSION_VERSION}
+    return {"smol": name, "gguf_sha256": gguf_sha256(), "conversion": CONVERSION_VERSION}
 
 
 def with_generation_markers(template: str) -> str:
@@ -70,7 +77,7 @@ def with_generation_markers(template: str) -> str:
 def build_smol(cache_root: Path) -> Path:
     """Convert (once) and return the directory of the plain checkpoint; safe against concurrent builders."""
     src = gguf_path()
-    out = cache_root / "models" / f"smollm2-135m-instruct-{file_sha256(src)[:12]}-c{CONVERSION_VERSION}"
+    out = cache_root / "models" / f"smollm2-135m-instruct-{gguf_sha256()[:12]}-c{CONVERSION_VERSION}"
     if (out / "model.safetensors").exists():
         return out
     try:
@@ -102,7 +109,7 @@ def build_smol(cache_root: Path) -> Path:
     model.generation_config.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "z1data-source.json").write_text(
-        json.dumps({"gguf": src.name, "sha256": file_sha256(src), "conversion": CONVERSION_VERSION}, indent=2)
+        json.dumps({"gguf": src.name, "sha256": gguf_sha256(), "conversion": CONVERSION_VERSION}, indent=2)
     )
     try:
         os.replace(tmp, out)

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
 from z1data.probe import Probe
+from z1data.readers import open_parquet
 from z1data.recipe import Recipe
 from z1data.records import DROPPED_SCHEMA
 
@@ -70,12 +71,6 @@ def iter_batches(path: Path, columns: list[str] | None = None, batch_rows: int |
         raise FileNotFoundError(f"{path}: input shard missing (did the previous stage finish?)")
     for batch in open_parquet(path).iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=columns):
         yield batch.to_pylist()
-
-
-def open_parquet(path: Path | str) -> pq.ParquetFile:
-    """A reader whose memory stays flat over the file: pyarrow's ``pre_buffer`` (its default) keeps every
-    row group's bytes it has read until the reader is closed (measured: +25 MB a 10,000-row Z1 row group)."""
-    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
 
 
 def read_shard(directory: Path, i: int) -> list[dict[str, Any]]:
@@ -207,6 +202,7 @@ class ShardStage(PipelineStep):
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, in_dir: str | Path | None = None, out_dir: str | Path | None = None) -> Self:
+        """The one way the build, a Slurm node and tests make a step: its section, the seed, the shard count."""
         return cls(cls.section(recipe), seed=recipe.seed, num_shards=recipe.shards, in_dir=in_dir, out_dir=out_dir)
 
     def fingerprint_params(self) -> dict[str, Any]:
@@ -230,15 +226,8 @@ class ShardStage(PipelineStep):
     def setup(self) -> None:
         """Load what a task needs once (models, tokenizers, sandboxes)."""
 
-    def input_rows(self, i: int) -> list[dict[str, Any]]:
-        """Shard ``i`` whole: overridden only by a step that makes its own input (a test's toy stage)."""
-        assert self.in_dir is not None
-        return read_shard(self.in_dir, i)
-
     def input_batches(self, i: int) -> Iterator[list[dict[str, Any]]]:
         """Shard ``i`` of the input, in batches of ``BATCH_ROWS`` rows, in file order."""
-        if type(self).input_rows is not ShardStage.input_rows:  # a subclass supplies its input whole
-            return iter([self.input_rows(i)])
         assert self.in_dir is not None
         return iter_batches(self.in_dir / "out" / f"{shard_name(i)}.parquet", batch_rows=self.batch_rows)
 

@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from z1data.digests import cache_root
+
 TINY_PREFIX = "tiny:"
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -33,7 +35,8 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("Z1DATA_CACHE", Path.home() / ".cache" / "z1data"))
+    """``$Z1DATA_CACHE`` (default ``~/.cache/z1data``): one definition, in ``digests``."""
+    return cache_root()
 
 
 def tiny_config(name: str = "qwen2") -> dict[str, Any]:

@@ -3,7 +3,7 @@ task count (fast; no cluster needed)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,8 @@ class Toy(ShardStage):
     name = "toy"
     output_schema = pa.schema([("id", pa.string())])
 
-    def input_rows(self, i: int) -> list[dict[str, Any]]:
-        return [{"id": f"r{i}"}]
+    def input_batches(self, i: int) -> Iterator[list[dict[str, Any]]]:
+        return iter([[{"id": f"r{i}"}]])
 
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
         yield from rows

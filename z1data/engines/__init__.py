@@ -15,7 +15,10 @@ from typing import Any
 
 from z1data.engines.base import Completion, Engine, SamplingParams
 
-__all__ = ["Completion", "Engine", "SamplingParams", "make_engine"]
+__all__ = ["ENGINE_BACKENDS", "Completion", "Engine", "SamplingParams", "make_engine"]
+
+#: The backends ``make_engine`` serves: teachers, the eval CLI and configs name these.
+ENGINE_BACKENDS = ("transformers", "vllm", "openai")
 
 
 def make_engine(backend: str, model: str, revision: str | None = None, **options: Any) -> Engine:

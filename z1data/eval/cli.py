@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from z1data.engines import ENGINE_BACKENDS
+
 
 def cmd_eval(a: argparse.Namespace) -> int:
     from z1data.eval.report import markdown_table
@@ -68,7 +70,7 @@ def add_parsers(sub: Any) -> None:
     )
     e.add_argument("config", help="eval config YAML, e.g. recipes/eval/humaneval-stw.yaml")
     e.add_argument("--model", help="local model directory, Hub name or tiny:qwen2 (overrides `model:`)")
-    e.add_argument("--backend", choices=["transformers", "vllm", "openai"], help="overrides `backend:`")
+    e.add_argument("--backend", choices=ENGINE_BACKENDS, help="overrides `backend:`")
     e.add_argument("--out", help="run directory (default: MODEL/eval/<config> for a local model, else evals/...)")
     e.add_argument(
         "--set",

@@ -17,11 +17,9 @@ from z1data.recipe import SourceConfig
 from z1data.records import Problem
 from z1data.sources.common import (
     Item,
-    io_tests,
-    json_column,
+    io_problem,
     map_rows,
     need,
-    recorded_total,
     solution_list,
     solution_pairs,
 )
@@ -32,17 +30,7 @@ def apps_id(cfg: SourceConfig, row: dict[str, Any], where: str) -> str:
 
 
 def apps_problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
-    pid = apps_id(cfg, row, where)
-    tests, total = io_tests(json_column(row, "input_output", where), cfg, where)
-    return Problem(
-        id=pid,
-        question=need(row, "question", str, where),
-        tests=tests,
-        source=cfg.label,
-        starter_code=row.get("starter_code") or None,
-        difficulty=row.get("difficulty") or None,
-        tests_total=recorded_total(cfg, total),
-    )
+    return io_problem(row, where, cfg, apps_id(cfg, row, where), difficulty=row.get("difficulty") or None)
 
 
 def read(cfg: SourceConfig) -> Iterator[Item]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from z1data import readers
-from z1data.formats import RowError
+from z1data.formats import RowError, field
 from z1data.recipe import SourceConfig
 from z1data.records import CallCase, CallTests, Problem, StdioCase, Tests
 
@@ -51,7 +51,13 @@ def _local_split_rows(files: list[Path]) -> Iterator[readers.Row]:
 def map_rows(cfg: SourceConfig, parse: Callable[[dict[str, Any], str, int], Problem]) -> Iterator[Item]:
     """``parse(row, where, n)`` over every row (``n``: the row's 0-based read position); a RowError, raised
     or read, is yielded for quarantine. An exception that is not a RowError (a bug, a broken reader) stops."""
-    for n, (where, row) in enumerate(dataset_rows(cfg)):
+    return parse_rows(dataset_rows(cfg), parse)
+
+
+def parse_rows(rows: Iterable[readers.Row], parse: Callable[[dict[str, Any], str, int], Problem]) -> Iterator[Item]:
+    """``parse(row, where, n)`` over ``(where, row)`` pairs (``n``: the 0-based read position, quarantined rows
+    included); a RowError, read or raised, is yielded for quarantine. Any other exception (a bug) stops."""
+    for n, (where, row) in enumerate(rows):
         if isinstance(row, RowError):
             yield where, row
             continue
@@ -65,20 +71,15 @@ def raw(row: dict[str, Any]) -> str:
     return json.dumps(row, default=str)[:2000]
 
 
-def need(row: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    """A required column of the published type, else a RowError naming it."""
-    if row.get(key) is None:
-        raise RowError(where, "missing_field", f"missing field '{key}'", raw(row))
-    if not isinstance(row[key], typ) or isinstance(row[key], bool):
-        raise RowError(where, "wrong_type", f"field '{key}' has type {type(row[key]).__name__}", raw(row))
-    return row[key]
+#: A required column of the published type, else a RowError naming it (the native format's own check).
+need = field
 
 
-def json_column(row: dict[str, Any], key: str, where: str) -> Any:
+def json_column(row: dict[str, Any], key: str, where: str, empty_reason: str = "missing_field") -> Any:
     """A column that holds a JSON string (APPS/TACO ``input_output``, ``solutions``; LCB ``metadata``)."""
     value = row.get(key)
     if value is None or value == "":
-        raise RowError(where, "missing_tests" if key == "input_output" else "missing_field", f"'{key}' is empty")
+        raise RowError(where, empty_reason, f"'{key}' is empty")
     if not isinstance(value, str):
         return value
     try:
@@ -164,6 +165,21 @@ def io_tests(io: Any, cfg: SourceConfig, where: str) -> tuple[Tests, int]:
         return Tests(call=CallTests(str(fn), cases)), total
     cases, total = capped((StdioCase(_text(i), _text(o)) for i, o in zip(ins, outs, strict=True)), cfg, where)
     return Tests(stdio=cases), total
+
+
+def io_problem(row: dict[str, Any], where: str, cfg: SourceConfig, pid: str, **extra: Any) -> Problem:
+    """An APPS-layout row (APPS, TACO): ``question``, ``starter_code`` and ``input_output`` tests; ``extra``
+    holds the fields a dataset adds (difficulty, limits, dates)."""
+    tests, total = io_tests(json_column(row, "input_output", where, "missing_tests"), cfg, where)
+    return Problem(
+        id=pid,
+        question=need(row, "question", str, where),
+        tests=tests,
+        source=cfg.label,
+        starter_code=row.get("starter_code") or None,
+        tests_total=recorded_total(cfg, total),
+        **extra,
+    )
 
 
 def solution_list(row: dict[str, Any], where: str) -> list[str]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from z1data import readers
 from z1data.formats import RowError, parse_tests, problem_from_native
 from z1data.recipe import FieldMap, SourceConfig
 from z1data.records import CheckTests, Problem, StdioCase, Tests
+from z1data.sources.common import parse_rows
 
 
 def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem:
@@ -64,22 +65,9 @@ def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem
     )
 
 
-def parse_rows(
-    rows: Iterator[tuple[str, Any]], parse: Callable[[dict[str, Any], str], Problem]
-) -> Iterator[tuple[str, Problem | RowError]]:
-    for where, obj in rows:
-        if isinstance(obj, RowError):
-            yield where, obj
-            continue
-        try:
-            yield where, parse(obj, where)
-        except RowError as e:
-            yield where, e
-
-
 def read(cfg: SourceConfig) -> Iterator[tuple[str, Problem | RowError]]:
     """The preset entry point for ``kind: jsonl | parquet | hf``."""
     if cfg.kind == "jsonl" and cfg.fields == FieldMap():
-        return parse_rows(readers.jsonl_rows(cfg.path or ""), lambda o, w: problem_from_native(o, w, cfg.label))
+        return parse_rows(readers.jsonl_rows(cfg.path or ""), lambda o, w, _: problem_from_native(o, w, cfg.label))
     rows = readers.rows(cfg.kind, cfg.path or "", cfg.split)
-    return parse_rows(rows, lambda o, w: adapt(o, w, cfg.fields, cfg.label))
+    return parse_rows(rows, lambda o, w, _: adapt(o, w, cfg.fields, cfg.label))

@@ -19,11 +19,8 @@ from z1data.recipe import SourceConfig
 from z1data.records import Problem
 from z1data.sources.common import (
     Item,
-    io_tests,
-    json_column,
+    io_problem,
     map_rows,
-    need,
-    recorded_total,
     solution_list,
     solution_pairs,
 )
@@ -55,19 +52,16 @@ def taco_id(cfg: SourceConfig, n: int) -> str:
 
 
 def taco_problem(row: dict[str, Any], where: str, n: int, cfg: SourceConfig) -> Problem:
-    tests, total = io_tests(json_column(row, "input_output", where), cfg, where)
     difficulty = row.get("difficulty")
-    return Problem(
-        id=taco_id(cfg, n),
-        question=need(row, "question", str, where),
-        tests=tests,
-        source=cfg.label,
-        starter_code=row.get("starter_code") or None,
+    return io_problem(
+        row,
+        where,
+        cfg,
+        taco_id(cfg, n),
         difficulty=difficulty if difficulty and difficulty != "UNKNOWN_DIFFICULTY" else None,
         time_limit_s=seconds(row.get("time_limit")),
         memory_limit_mb=megabytes(row.get("memory_limit")),
         contest_date=row.get("date") or None,
-        tests_total=recorded_total(cfg, total),
     )
 
 

@@ -7,6 +7,7 @@ cycle and ``import z1data.teachers`` never loads an engine.
 
 from __future__ import annotations
 
+from z1data.engines import ENGINE_BACKENDS
 from z1data.recipe import PromptConfig, TeacherConfig
 from z1data.teachers.base import Teacher
 
@@ -15,7 +16,7 @@ __all__ = ["Teacher", "make_teacher"]
 
 def make_teacher(cfg: TeacherConfig, prompt: PromptConfig, seed: int) -> Teacher:
     """The teacher for ``cfg.backend``: one engine teacher for every model backend, or replay."""
-    if cfg.backend in ("transformers", "vllm", "openai"):
+    if cfg.backend in ENGINE_BACKENDS:
         from z1data.teachers.engine import EngineTeacher
 
         return EngineTeacher(cfg, prompt, seed)

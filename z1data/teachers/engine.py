@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from z1data.engines import Completion, Engine, SamplingParams, make_engine
+from z1data.engines import ENGINE_BACKENDS, Completion, Engine, SamplingParams, make_engine
 from z1data.hashing import digest
 from z1data.recipe import BACKEND_OPTIONS
 from z1data.teachers.base import Generation, Request, Teacher, teacher_params
@@ -25,8 +25,6 @@ from z1data.teachers.base import Generation, Request, Teacher, teacher_params
 CACHE_KEY_VERSION = 1
 #: Was the generate stage's code version when keys were first written; kept so existing caches stay valid.
 _KEY_STAGE_FIELD = 1
-#: The backends served by an engine (``z1data.engines.make_engine``); ``replay`` has its own teacher.
-ENGINE_BACKENDS = ("transformers", "vllm", "openai")
 
 
 class EngineTeacher(Teacher):
