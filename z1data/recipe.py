@@ -25,6 +25,14 @@ class RecipeError(ConfigError):
     """A recipe that cannot be used; the message names the file and the key."""
 
 
+def data_label(path: str | None) -> str:
+    """How a dataset path appears in rows: a Hub name as is, a local file or directory by its name only,
+    so the same data gives the same rows (and content hash) wherever the checkout or data lives."""
+    if path and (Path(path).is_absolute() or Path(path).exists()):
+        return Path(path).name
+    return str(path)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,7 +84,7 @@ class SourceConfig(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{self.path}")
+        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{data_label(self.path)}")
 
 
 # ---------------------------------------------------------------- teachers
@@ -227,7 +235,7 @@ class BenchmarkRef(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{self.path}")
+        return self.name or (self.kind if self.kind == "humaneval" else f"{self.kind}:{data_label(self.path)}")
 
 
 class DecontaminateConfig(_Strict):

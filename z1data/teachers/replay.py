@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from z1data import readers
-from z1data.recipe import SourceConfig
+from z1data.recipe import SourceConfig, data_label
 from z1data.records import Problem
 from z1data.sources import SOLUTIONS
 from z1data.teachers.base import Generation, Request, Teacher
@@ -45,8 +45,8 @@ class ReplayTeacher(Teacher):
         r = self.cfg.replay
         assert r is not None
         if r.kind == "preset":
-            return f"preset:{r.preset}:{r.path}"
-        return r.kind if r.kind == "humaneval_canonical" else f"{r.kind}:{r.path}"
+            return f"preset:{r.preset}:{data_label(r.path)}"
+        return r.kind if r.kind == "humaneval_canonical" else f"{r.kind}:{data_label(r.path)}"
 
     def load(self) -> None:
         r = self.cfg.replay
