@@ -303,7 +303,7 @@ def test_parquet_check_code_mapping(tmp_path: Path) -> None:
     assert set(rows) == {"T/0", "T/1"}
     assert rows["T/0"].question == "def f(x):\n" and rows["T/0"].tests.check.entry_point == "f"
     assert rows["T/1"].tests.check.code.startswith("def check(c)")
-    assert rows["T/0"].source == f"parquet:{tmp_path / 'he.parquet'}"
+    assert rows["T/0"].source == "parquet:he.parquet"  # by its name, not its absolute path
     (d,) = dropped(out)  # the row with a null prompt, named by file and row
     assert d["reason"] == "missing_field" and d["row_id"] == f"{tmp_path / 'he.parquet'}:row 2"
     assert "'prompt'" in d["detail"]
@@ -335,7 +335,7 @@ def test_hf_local_parquet_directory(tmp_path: Path) -> None:
     ps = [item for _, item in read_source(SourceConfig(kind="hf", path=str(d), **APPS_FIELDS))]
     assert [p.id for p in ps if isinstance(p, Problem)] == ["10", "11"]
     assert [e.reason for e in ps if not isinstance(e, Problem)] == ["invalid_tests"]
-    assert ps[0].tests.stdio[1].output == "b\n" and ps[0].source == f"hf:{d.name}"  # a local copy by its name: rows do not depend on where it lives
+    assert ps[0].tests.stdio[1].output == "b\n" and ps[0].source == f"hf:{d.name}"
 
 
 def test_hf_local_jsonl_directory_native_tests(tmp_path: Path) -> None:
