@@ -15,7 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from z1data.extract import extract_code
-from z1data.records import CallCase, CallTests, CheckTests, Problem, StdioCase, Tests, Verdict
+from z1data.records import (
+    FRAMEWORKS,
+    CallCase,
+    CallTests,
+    CheckTests,
+    FileTests,
+    Problem,
+    StdioCase,
+    Tests,
+    Verdict,
+)
+
+TEST_KINDS = ("stdio", "call", "check", "file")
 
 
 class InputError(ValueError):
@@ -108,14 +120,24 @@ def field(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: st
 
 
 def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
-    """Native tests object -> :class:`Tests`. Exactly one of stdio / call / check."""
+    """Native tests object -> :class:`Tests`. Exactly one of stdio / call / check / file."""
     if not isinstance(t, dict):
         raise RowError(where, "wrong_type", f"field '{key}' must be an object")
-    kinds = [k for k in ("stdio", "call", "check") if t.get(k) is not None]
-    if len(kinds) != 1 or set(t) - {"stdio", "call", "check"}:
+    kinds = [k for k in TEST_KINDS if t.get(k) is not None]
+    if len(kinds) != 1 or set(t) - set(TEST_KINDS):
         raise RowError(
-            where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check, got {sorted(t)}"
+            where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check/file, got {sorted(t)}"
         )
+    if kinds == ["file"]:
+        f = field(t, "file", dict, where)
+        w = f"{where} ({key}.file)"
+        framework = field(f, "framework", str, w, optional=True) or "pytest"
+        if framework not in FRAMEWORKS:
+            raise RowError(w, "invalid_tests", f"field '{key}.file.framework' must be one of {FRAMEWORKS}")
+        module = field(f, "module", str, w, optional=True) or "solution"
+        if not module.isidentifier():
+            raise RowError(w, "invalid_tests", f"field '{key}.file.module' must be a Python identifier")
+        return Tests(file=FileTests(field(f, "code", str, w), framework, module))
     if kinds == ["stdio"]:
         cases = field(t, "stdio", list, where)
         out = []
@@ -151,6 +173,7 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
         check=CheckTests(
             field(check, "code", str, f"{where} ({key}.check)"),
             field(check, "entry_point", str, f"{where} ({key}.check)"),
+            field(check, "setup", str, f"{where} ({key}.check)", optional=True) or "",
         )
     )
 
@@ -216,9 +239,13 @@ def problem_to_native(p: Problem) -> dict[str, Any]:
                 "cases": [{"args": c.args, "expected": c.expected} for c in t.call.cases],
             }
         }
+    elif t.file is not None:
+        tests = {"file": {"code": t.file.code, "framework": t.file.framework, "module": t.file.module}}
     else:
         assert t.check is not None
         tests = {"check": {"code": t.check.code, "entry_point": t.check.entry_point}}
+        if t.check.setup:
+            tests["check"]["setup"] = t.check.setup
     out: dict[str, Any] = {"id": p.id, "question": p.question, "tests": tests, "source": p.source}
     for key in ("starter_code", "difficulty", "time_limit_s", "memory_limit_mb", "contest_date"):
         if getattr(p, key) is not None:

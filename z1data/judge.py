@@ -19,6 +19,10 @@ plain data. Decisions worth knowing:
   problem's ``starter_code`` (HumanEval's prompt) is run in the driver as trusted helpers, so a check that
   calls a prompt helper (``poly``, ``encode_cyclic``) uses the real one, not the solution's copy.
   An ``AssertionError`` is ``failed`` (wrong answer); any other exception is ``runtime_error``.
+* file (KodCode's pytest files, unittest): the file runs once in the driver under its framework, with
+  ``from solution import f`` reaching the solution's process (``sandbox/filetests.py``); one result per test
+  the framework ran (a parametrized test counts per case), so ``pass_rate`` divides by that number.
+  Values cross as data, objects of the problem's own classes, or handles (``sandbox/bridge.py``).
 * Overall status: ``passed`` when every test passes, else the status of the first test that did not.
   With ``stop_on_first_failure`` the later tests are not run and not recorded (``Status`` has no
   "skipped"), but ``pass_rate`` still divides by the problem's full test count. A problem with no test
@@ -68,9 +72,14 @@ def judge(
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:  # ValueError: NUL bytes
         where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
         return verdict("syntax_error", [TestResult(0, "syntax_error", 0.0, _clip(f"{type(e).__name__}: {e}{where}"))])
+    limits = (limits or Limits()).with_time(problem.time_limit_s)
+    if problem.tests.file is not None:
+        results = _run_file(problem, code, sandbox, limits)
+        status = next((r.status for r in results if r.status != "passed"), "passed" if results else "failed")
+        rate = sum(r.status == "passed" for r in results) / len(results) if results else 0.0
+        return Verdict(problem.id, solution_id, status == "passed", status, rate, results)
     if total == 0:
         return verdict("failed", [])
-    limits = (limits or Limits()).with_time(problem.time_limit_s)
     results: list[TestResult] = []
     for index in range(total):
         result = _run_test(problem, code, index, sandbox, limits, float_tol)
@@ -129,10 +138,35 @@ def _run_test(
             check_code=tests.check.code,
             entry_point=tests.check.entry_point,
             helpers=problem.starter_code,
+            setup=tests.check.setup,
         )
         res = sandbox.execute(job, limits)
         status, detail = _check_status(res)
     return TestResult(index, status, res.duration_s, detail)
+
+
+def _run_file(problem: Problem, code: str, sandbox: Sandbox, limits: Limits) -> list[TestResult]:
+    """A test file runs once (the framework runs its tests in order); one result per test it reported.
+    The time limit covers the whole file: a file that runs out of time gives one ``timeout`` result."""
+    f = problem.tests.file
+    assert f is not None
+    job = Job(code, "check", check_code=f.code, helpers=problem.starter_code, framework=f.framework, module=f.module)
+    res = sandbox.execute(job, limits)
+    verdict = _reply(res) or {}
+    if verdict.get("status") != "tests" or res.timed_out or res.output_truncated:
+        status, detail = _check_status(res)
+        return [TestResult(0, "failed" if status == "passed" else status, res.duration_s, detail)]
+    tests = [t for t in verdict.get("tests") or [] if isinstance(t, dict)]
+    kinds: dict[str, Status] = {"passed": "passed", "failed": "failed"}
+    return [
+        TestResult(
+            i,
+            kinds.get(str(t.get("status")), "memory" if res.memory_exceeded else "runtime_error"),
+            res.duration_s / len(tests),
+            _clip(f"{t.get('name', '')}: {t.get('detail', '')}".rstrip(": ")),
+        )
+        for i, t in enumerate(tests)
+    ]
 
 
 def _reply(res: ExecResult) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
-TestKind = Literal["stdio", "call", "check", "none"]
+TestKind = Literal["stdio", "call", "check", "file", "none"]
 # ``no_tests``: the problem has no tests (e.g. imported Z1-Code-Reasoning rows), so nothing was verified.
 Status = Literal["passed", "failed", "timeout", "memory", "runtime_error", "syntax_error", "no_code", "no_tests"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -61,30 +61,68 @@ class CallTests:
 
 @dataclass(frozen=True)
 class CheckTests:
-    """Assert-style test code defining ``check(candidate)`` (HumanEval), run on ``entry_point``."""
+    """Assert-style test code run on ``entry_point``: it defines ``check(candidate)`` (HumanEval) or asserts
+    at top level that call the function by name (MBPP). ``setup`` (MBPP's ``test_setup_code``) runs after
+    the solution in its process and before the asserts, as one process would; its classes cross by value."""
 
     code: str
     entry_point: str
+    setup: str = ""
+
+
+FRAMEWORKS = ("pytest", "unittest")
+
+
+@dataclass(frozen=True)
+class FileTests:
+    """A test file that imports the solution as a module (KodCode's pytest files, unittest ``TestCase``s).
+
+    ``framework`` runs it in the sandbox's trusted driver; ``from <module> import f`` reaches the
+    solution's process. Each test the framework reports is one result."""
+
+    code: str
+    framework: str = "pytest"  # one of FRAMEWORKS
+    module: str = "solution"
+
+    def __post_init__(self) -> None:
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"test framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if not self.module.isidentifier():
+            raise ValueError(f"test module name must be an identifier, got {self.module!r}")
+
+    @property
+    def count(self) -> int:
+        """Test functions and methods in the file (``test*``), found without running it; a parametrized
+        test counts once here, and once per case in the verdict, which counts what the framework ran."""
+        import ast
+
+        try:
+            tree = ast.parse(self.code)
+        except (SyntaxError, ValueError):
+            return 0
+        nodes = [*tree.body, *(m for c in tree.body if isinstance(c, ast.ClassDef) for m in c.body)]
+        return sum(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test") for n in nodes)
 
 
 @dataclass(frozen=True)
 class Tests:
-    """At most one of the three kinds is set; none means the problem has no tests (``kind == "none"``)."""
+    """At most one of the four kinds is set; none means the problem has no tests (``kind == "none"``)."""
 
     __test__ = False  # not a pytest class
 
     stdio: list[StdioCase] | None = None
     call: CallTests | None = None
     check: CheckTests | None = None
+    file: FileTests | None = None
 
     def __post_init__(self) -> None:
-        set_kinds = [k for k in ("stdio", "call", "check") if getattr(self, k) is not None]
+        set_kinds = [k for k in ("stdio", "call", "check", "file") if getattr(self, k) is not None]
         if len(set_kinds) > 1:
-            raise ValueError(f"tests must set at most one of stdio/call/check, got {set_kinds}")
+            raise ValueError(f"tests must set at most one of stdio/call/check/file, got {set_kinds}")
 
     @property
     def kind(self) -> TestKind:
-        for k in ("stdio", "call", "check"):
+        for k in ("stdio", "call", "check", "file"):
             if getattr(self, k) is not None:
                 return k  # type: ignore[return-value]
         return "none"
@@ -95,6 +133,8 @@ class Tests:
             return len(self.stdio)
         if self.call is not None:
             return len(self.call.cases)
+        if self.file is not None:
+            return self.file.count
         return 1 if self.check is not None else 0
 
 
@@ -201,8 +241,16 @@ CALL_TESTS_TYPE = pa.struct(
         ("cases", pa.list_(pa.struct([("args_json", pa.string()), ("expected_json", pa.string())]))),
     ]
 )
-CHECK_TESTS_TYPE = pa.struct([("code", pa.string()), ("entry_point", pa.string())])
-TESTS_TYPE = pa.struct([("stdio", pa.list_(STDIO_CASE_TYPE)), ("call", CALL_TESTS_TYPE), ("check", CHECK_TESTS_TYPE)])
+CHECK_TESTS_TYPE = pa.struct([("code", pa.string()), ("entry_point", pa.string()), ("setup", pa.string())])
+FILE_TESTS_TYPE = pa.struct([("code", pa.string()), ("framework", pa.string()), ("module", pa.string())])
+TESTS_TYPE = pa.struct(
+    [
+        ("stdio", pa.list_(STDIO_CASE_TYPE)),
+        ("call", CALL_TESTS_TYPE),
+        ("check", CHECK_TESTS_TYPE),
+        ("file", FILE_TESTS_TYPE),
+    ]
+)
 PROBLEM_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
     pa.field("question", pa.string(), nullable=False),
@@ -318,7 +366,8 @@ def problem_from_dict(d: dict[str, Any]) -> Problem:
         call=CallTests(t["call"]["fn_name"], [CallCase(**c) for c in t["call"]["cases"]])
         if t.get("call") is not None
         else None,
-        check=CheckTests(**t["check"]) if t.get("check") is not None else None,
+        check=CheckTests(**{**t["check"], "setup": t["check"].get("setup") or ""}) if t.get("check") else None,
+        file=FileTests(**t["file"]) if t.get("file") is not None else None,
     )
     return Problem(**{**{k: d.get(k) for k in _names(Problem)}, "tests": tests, "source": d.get("source") or ""})
 

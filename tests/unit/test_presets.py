@@ -151,7 +151,7 @@ def test_mbpp_full_sanitized_and_eval_share_the_check() -> None:
     p = ps["mbpp/11"]
     assert p.tests.check is not None and p.tests.check.entry_point == "add_nums"
     assert "10**20" in p.tests.check.code  # challenge_test_list joins the asserts
-    assert ps["mbpp/12"].tests.check.code.startswith("import math")  # type: ignore[union-attr]
+    assert ps["mbpp/12"].tests.check.setup.startswith("import math")  # type: ignore[union-attr]
     assert reasons(errs) == ["invalid_tests"]
     sanitized, _ = read("mbpp", FIX / "mbpp" / "sanitized")
     assert sanitized["mbpp/11"].tests.check.entry_point == "add_nums"  # type: ignore[union-attr]

@@ -61,7 +61,10 @@ class Job:
     args_json: str = "[]"  # call
     check_code: str = ""  # check: defines check(candidate)
     entry_point: str = ""  # check: the candidate's name
-    helpers: str | None = None  # check: trusted code the check may use (HumanEval's prompt)
+    helpers: str | None = None  # check: the problem's own code (HumanEval's prompt), run before the solution
+    setup: str = ""  # check: MBPP's setup code, run after the solution and before the asserts
+    framework: str = ""  # check with a test file: "pytest" or "unittest" runs ``check_code`` as that file
+    module: str = "solution"  # check with a test file: the module name the tests import the solution as
 
 
 @dataclass(frozen=True)

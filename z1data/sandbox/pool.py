@@ -116,6 +116,8 @@ class WorkerPool(Sandbox):
             raise RuntimeError("the sandbox is closed")
         lim = _wire_limits(limits.scaled(self.time_factor))
         payload = {"code": job.code, "fn_name": job.fn_name, "args_json": job.args_json}
+        if job.mode == "check":  # the problem's own code runs first in the solution's process too (public)
+            payload["prelude"], payload["setup"] = job.helpers, job.setup
         fds = {"payload": memfd_in(json.dumps(payload).encode()), "stderr": memfd_out(lim["out_bytes"])}
         if job.stdin:
             fds["stdin"] = memfd_in(job.stdin.encode("utf-8", "surrogateescape"))
@@ -125,6 +127,8 @@ class WorkerPool(Sandbox):
             fds["result"] = memfd_out(MAX_RESULT_BYTES)
         if job.mode == "check":
             secret = {"check": job.check_code, "entry_point": job.entry_point, "helpers": job.helpers}
+            secret["setup"] = job.setup
+            secret |= {"framework": job.framework, "module": job.module} if job.framework else {}
             fds["secret"] = memfd_in(json.dumps(secret).encode())
         try:
             return self._exchange({"mode": job.mode, "limits": lim, "fds": list(fds)}, fds, lim)

@@ -33,6 +33,7 @@ import typing  # noqa: F401 -- call-style solutions see its names (LeetCode's `L
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import filetests
 import harness
 import jail
 
@@ -60,7 +61,7 @@ def _solution(isolated: bool, req: dict[str, Any], fds: dict[int, int], workdir:
         elif req["mode"] == "call":
             status = harness.run_call(job["code"], job["fn_name"], job["args_json"], 4)
         else:
-            status = harness.serve(job["code"], 4, 5)
+            status = harness.serve(job["code"], job.get("prelude"), job.get("setup"), 4, 5)
     except BaseException as e:
         os.write(2, f"\nsandbox: {type(e).__name__}: {e}\n".encode(errors="replace"))
     finally:
@@ -190,7 +191,10 @@ def _self_test(isolated: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    isolated = sys.argv[1] == "bwrap"
+    mode, _, framework = sys.argv[1].partition("@")
+    isolated = mode == "bwrap"
+    if framework:  # unisolated: where this environment keeps pytest (isolated: mounted at /z1/fw)
+        filetests.FRAMEWORK_PATH[:] = framework.split(os.pathsep)
     sock = socket.socket(fileno=int(sys.argv[2]))
     jail.check(jail.libc.prctl(jail.PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")  # unreadable via /proc
     _reply(sock, {"ready": _self_test(isolated)})

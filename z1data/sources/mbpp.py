@@ -5,8 +5,9 @@ dataset card's ``dataset_info``; Parquet ``full/<split>-*.parquet`` and ``saniti
 ``full``: ``task_id`` (int32), ``text``, ``code``, ``test_list`` (list<string>), ``test_setup_code``,
 ``challenge_test_list`` (list<string>); ``sanitized``: ``source_file``, ``task_id``, ``prompt``, ``code``,
 ``test_imports`` (list<string>), ``test_list``. The question shows the asserts, as MBPP's standard prompt
-does; setup code (or the imports) runs first, then the asserts inside ``check(candidate)`` on the function
-the reference ``code`` defines and the first assert calls. The preset adds ``challenge_test_list`` (the
+does; the asserts run at top level (no ``check`` wrapper that a solution's own ``check`` could shadow)
+after the setup code (or the imports), which runs after the solution, as MBPP's runner orders them; the
+entry point is the function the reference ``code`` defines and the first assert calls. The preset adds ``challenge_test_list`` (the
 harder hidden asserts of ``full``); the eval keeps the standard ``test_list`` only.
 """
 
@@ -34,11 +35,12 @@ def mbpp_problem(row: dict[str, Any], source: str = "mbpp", challenge: bool = Fa
     tests: list[str] = list(row["test_list"])
     asserts = tests + (list(row.get("challenge_test_list") or []) if challenge else [])
     setup = row.get("test_setup_code") or "\n".join(row.get("test_imports") or [])
-    check = f"{setup}\n\ndef check(candidate):\n" + "".join(f"    {t}\n" for t in asserts)
+    check = "".join(f"{t}\n" for t in asserts)  # top level, calling the function by name, as MBPP runs them
     text = row.get("text") or row.get("prompt") or ""
     question = f"{text}\nYour code should pass these tests:\n\n```python\n" + "\n".join(tests) + "\n```"
     pid = f"mbpp/{row['task_id']}"
-    return Problem(pid, question, Tests(check=CheckTests(check, entry_point(row["code"], tests[0]))), source)
+    tests_ = Tests(check=CheckTests(check, entry_point(row["code"], tests[0]), setup=setup.strip()))
+    return Problem(pid, question, tests_, source)
 
 
 def _problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
