@@ -161,13 +161,31 @@ def test_mbpp_full_sanitized_and_eval_share_the_check() -> None:
     assert "10**20" not in mbpp_item(row).target.tests.check.code  # type: ignore[union-attr]
 
 
-def test_kodcode_is_mapped_then_quarantined_until_test_files_exist() -> None:
+def test_kodcode_maps_pytest_files_to_the_file_kind() -> None:
     ps, errs = read("kodcode")
-    assert not ps and reasons(errs) == ["unsupported_tests"]
-    assert "pytest test files need the test-file kind" in str(errs[0])
-    mapped = json.loads(errs[0].raw)
-    assert mapped["id"] == "kodcode/Leetcode_1_I" and mapped["entry_points"] == ["add"]
-    assert "from solution import add" in mapped["test_file"]
+    assert sorted(ps) == ["kodcode/Data_Structure_2_I", "kodcode/Leetcode_1_I"]
+    assert reasons(errs) == ["missing_tests"] and "Apps_3_C" in str(errs[0])  # the empty test file
+    p = ps["kodcode/Leetcode_1_I"]
+    assert p.tests.kind == "file" and p.tests.file is not None and p.difficulty == "easy"
+    assert (p.tests.file.framework, p.tests.file.module) == ("pytest", "solution")
+    assert "from solution import add" in p.tests.file.code and p.tests.count == 1
+    assert ps["kodcode/Data_Structure_2_I"].tests.count == 3  # functions: the parametrized one counts once
+
+
+def test_kodcode_wrong_answers_fail_per_test() -> None:
+    """A class-based KodCode task: objects of the solution's class stay in its process (handles); a wrong
+    ``pop`` fails the tests that use it, and each pytest case (parametrized ones per case) is one result."""
+    p = read("kodcode")[0]["kodcode/Data_Structure_2_I"]
+    wrong = "class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n" + (
+        "        self.items.append(x)\n    def pop(self):\n        return self.items[0] if self.items else None\n"
+        "    def __len__(self):\n        return len(self.items)\n"
+    )
+    with make_sandbox(workers=1, calibrate=False) as sandbox:
+        v = judge(p, wrong, "w", sandbox, Limits(time_s=10.0))
+    assert [t.status for t in v.tests] == ["failed", "failed", "passed", "passed"]
+    assert not v.passed and v.status == "failed" and v.pass_rate == 0.5
+    assert v.tests[0].detail.startswith("test_solution.py::test_push_pop: assert 1 == 2")
+    assert v.tests[1].detail.startswith("test_solution.py::test_pop_empty: Failed: DID NOT RAISE")
 
 
 def test_caps_first_cases_in_order_and_recorded() -> None:
@@ -206,7 +224,7 @@ def test_replay_preset_validation() -> None:
         ReplaySource(kind="jsonl", path="x", preset="apps")
 
 
-@pytest.mark.parametrize("preset", ["apps", "taco", "codecontests", "mbpp"])
+@pytest.mark.parametrize("preset", ["apps", "taco", "codecontests", "mbpp", "kodcode"])
 def test_reference_solutions_replay_and_pass_their_tests(preset: str, tmp_path: Path) -> None:
     """The replay teacher hands out the dataset's own solutions (Python 3 only for CodeContests), joined by the
     preset's ids, and they pass the mapped tests in the sandbox: the recipe verifies its own tests."""
@@ -252,14 +270,14 @@ def test_every_preset_builds_through_the_source_stage(tmp_path: Path) -> None:
     rows = [r for f in sorted((out / "out").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     drops = [r for f in sorted((out / "dropped").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     by_id = {r["id"]: r for r in rows}
-    assert len(rows) == 2 + 2 + 1 + 2 + 0 + 2
+    assert len(rows) == 2 + 2 + 1 + 2 + 2 + 2
     assert (
         by_id["codecontests/1_A. Sum"]["tests_total"] == 5
         and len(by_id["codecontests/1_A. Sum"]["tests"]["stdio"]) == 4
     )
     assert by_id["lcb/3000"]["contest_date"] == "2024-10-01T00:00:00"
     apps, taco, cc, lcb = ["missing_tests", "malformed_json"], ["invalid_tests"], ["missing_tests"], ["malformed_tests"]
-    expected = [*apps, *taco, *cc, *lcb, "invalid_tests", "unsupported_tests", "invalid_tests"]
+    expected = [*apps, *taco, *cc, *lcb, "invalid_tests", "missing_tests", "invalid_tests"]
     assert sorted(d["reason"] for d in drops) == sorted(expected)
 
 

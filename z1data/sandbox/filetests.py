@@ -118,7 +118,9 @@ def _pytest(code: str, fatal: tuple[type[BaseException], ...]) -> list[dict]:
                 crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
                 msg = str(getattr(crash, "message", "") or "")
                 kind = msg.split(":", 1)[0].rsplit(".", 1)[-1] if not msg.startswith("assert ") else "AssertionError"
-                status = {"AssertionError": "failed", "_NotPlain": "failed", "_Ended": "ended"}.get(kind, "error")
+                status = {"AssertionError": "failed", "Failed": "failed", "_NotPlain": "failed", "_Ended": "ended"}.get(
+                    kind, "error"
+                )  # Failed: pytest.fail, "DID NOT RAISE"
                 results.append({"name": report.nodeid, "status": status, "detail": _clip(msg or _long(report))})
 
     workdir = tempfile.mkdtemp(prefix="z1tests-")

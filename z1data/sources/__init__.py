@@ -39,6 +39,7 @@ SOLUTIONS: dict[str, Callable[[SourceConfig], Iterator[tuple[str, str]]]] = {
     "taco": taco.solutions,
     "codecontests": codecontests.solutions,
     "mbpp": mbpp.solutions,
+    "kodcode": kodcode.solutions,
 }
 
 

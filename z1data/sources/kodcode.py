@@ -8,24 +8,22 @@ Columns (the dataset card's ``dataset_info``; Parquet ``data/train-*.parquet``):
 ``hard``), ``gpt_pass_percentage``, and provenance columns (``trials``, ``chosen_trial``, ``metadata``,
 ``benchmark_similarity``, ``benchmark_instruction``, ``benchmark_task_id``, ``filter_reason``).
 
-The tests are pytest files that import the solution as a module: none of the stdio / call / check kinds
-can run them, so until the test-file kind exists (issue 11, item 3) every row is mapped
-(:func:`kodcode_fields`) and then quarantined as ``unsupported_tests``, with the mapped fields as the
-dropped record; nothing is silently skipped, and the funnel shows how many rows wait for that kind.
+The tests are pytest files that import the solution as a module: they become the ``file`` test kind
+(``FileTests``, framework ``pytest``, module ``solution``), run by pytest in the sandbox's trusted driver
+with ``from solution import f`` reaching the solution's process. The reference ``solution`` replays with
+``replay: {kind: preset, preset: kodcode}``, so a recipe verifies its own tests. ``gpt_difficulty`` is
+the difficulty. A row without a test file or question is quarantined with its reason.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from z1data.formats import RowError
 from z1data.recipe import SourceConfig
-from z1data.records import Problem
-from z1data.sources.common import Item, map_rows, need
-
-UNSUPPORTED = "pytest test files need the test-file kind"
+from z1data.records import FileTests, Problem, Tests
+from z1data.sources.common import Item, map_rows, need, raw, solution_pairs
 
 
 def kodcode_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
@@ -45,10 +43,20 @@ def kodcode_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
-    fields = kodcode_fields(row, where)
-    raise RowError(where, "unsupported_tests", f"{fields['id']}: {UNSUPPORTED}", json.dumps(fields)[:20000])
+    f = kodcode_fields(row, where)
+    if not f["test_file"].strip():
+        raise RowError(where, "missing_tests", f"{f['id']}: the 'test' file is empty", raw(row))
+    tests = Tests(file=FileTests(f["test_file"], "pytest", "solution"))
+    return Problem(f["id"], f["question"], tests, cfg.label, difficulty=f["difficulty"])
 
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
-    """The preset entry point for ``kind: kodcode``: every row quarantined as ``unsupported_tests`` for now."""
+    """The preset entry point for ``kind: kodcode``."""
     return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg))
+
+
+def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
+    """The reference ``solution`` module of every row, for ``replay: {kind: preset, preset: kodcode}``."""
+    return solution_pairs(
+        cfg, lambda row, where, n: [(f"kodcode/{need(row, 'question_id', str, where)}", need(row, "solution", str, where))]
+    )
