@@ -144,10 +144,15 @@ def cmd_verify(a: argparse.Namespace) -> int:
     log = out.with_name(f"{out.name}.log")  # sandbox and library logs; the terminal gets progress and a summary
     isolation = "none" if a.unsafe_no_isolation else "bwrap"
     with build_console(log, is_verbose=a.verbose or verbose(), out=console) as shown:
-        with make_sandbox(isolation, workers=a.workers) as sandbox, out.open("w") as f:
+        with make_sandbox(isolation, workers=a.workers, env=a.sandbox_env) as sandbox, out.open("w") as f:
             console.print(f"sandbox: {sandbox.isolation} · {sandbox.size} workers · time limits x{sandbox.time_factor}")
             verdicts = judge_many(
-                items, sandbox, limits, workers=sandbox.size, stop_on_first_failure=a.stop_on_first_failure
+                items,
+                sandbox,
+                limits,
+                workers=sandbox.size,
+                stop_on_first_failure=a.stop_on_first_failure,
+                float_tol=a.float_tol,
             )
             for v in iter_progress(verdicts, len(solutions), "verify", console):
                 counts[v.status] += 1
@@ -259,6 +264,15 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--memory-mb", type=int, default=1024)
     v.add_argument("--workers", type=int, default=None, help="concurrent executions (default: CPU count)")
     v.add_argument("--stop-on-first-failure", action="store_true")
+    v.add_argument(
+        "--sandbox-env",
+        metavar="DIR",
+        default=None,
+        help="a venv or install prefix (same Python) whose packages solutions may import; mounted read-only",
+    )
+    v.add_argument(
+        "--float-tol", type=float, default=None, help="stdio: numbers may differ by this (a problem's own wins)"
+    )
     v.add_argument("-v", "--verbose", action="store_true", help="show sandbox and library logs live")
     v.add_argument(
         "--unsafe-no-isolation",

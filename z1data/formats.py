@@ -124,7 +124,7 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
     if not isinstance(t, dict):
         raise RowError(where, "wrong_type", f"field '{key}' must be an object")
     kinds = [k for k in TEST_KINDS if t.get(k) is not None]
-    if len(kinds) != 1 or set(t) - set(TEST_KINDS):
+    if len(kinds) != 1 or set(t) - {*TEST_KINDS, "float_tol", "checker"}:
         raise RowError(
             where, "invalid_tests", f"field '{key}' must have exactly one of stdio/call/check/file, got {sorted(t)}"
         )
@@ -152,7 +152,11 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
             )
         if not out:
             raise RowError(where, "invalid_tests", f"field '{key}.stdio' is empty")
-        return Tests(stdio=out)
+        tol = field(t, "float_tol", (int, float), where, optional=True)
+        if tol is not None and not tol >= 0:
+            raise RowError(where, "invalid_tests", f"field '{key}.float_tol' must be >= 0")
+        checker = field(t, "checker", str, where, optional=True)
+        return Tests(stdio=out, float_tol=float(tol) if tol is not None else None, checker=checker)
     if kinds == ["call"]:
         call = field(t, "call", dict, where)
         fn = field(call, "fn_name", str, f"{where} ({key}.call)")
@@ -232,6 +236,7 @@ def problem_to_native(p: Problem) -> dict[str, Any]:
     t = p.tests
     if t.stdio is not None:
         tests: dict[str, Any] = {"stdio": [{"input": c.input, "output": c.output} for c in t.stdio]}
+        tests |= {k: getattr(t, k) for k in ("float_tol", "checker") if getattr(t, k) is not None}
     elif t.call is not None:
         tests = {
             "call": {

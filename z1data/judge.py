@@ -6,8 +6,10 @@ plain data. Decisions worth knowing:
 
 * The syntax check is ``compile()`` in this process (never ``exec``), against this interpreter's grammar.
 * stdio: stdout must equal the expected output after trailing whitespace is stripped from every line and
-  trailing blank lines are dropped; with ``float_tol``, tokens that both parse as floats may differ by
-  that much (absolute or relative). The program must also exit 0.
+  trailing blank lines are dropped; with ``float_tol`` (the problem's ``tests.float_tol``, else the recipe's
+  ``verify.float_tol`` / ``z1data verify --float-tol``), tokens that both parse as floats may differ by that
+  much (absolute or relative). The program must also exit 0. A problem with a ``checker`` (several valid
+  answers) is judged by that program instead of the comparison (``_run_checker``).
 * call: the sandbox calls ``fn_name`` and sends the return value back as plain data (``sandbox/plain.py``,
   never pickle); it is compared here, as JSON values: tuples equal lists, ints equal floats, but booleans
   only equal booleans. A result JSON cannot hold (a set, an object) fails with a detail. ``fn_name`` is a
@@ -124,7 +126,10 @@ def _run_test(
         case = tests.stdio[index]
         res = sandbox.execute(Job(code, stdin=case.input), limits)
         status, detail = _exec_status(res)
-        if status == "passed" and not _same_output(res.stdout, case.output, tol):
+        tol = tests.float_tol if tests.float_tol is not None else tol
+        if status == "passed" and tests.checker:
+            status, detail = _run_checker(tests.checker, case.input, res.stdout, case.output, sandbox, limits)
+        elif status == "passed" and not _same_output(res.stdout, case.output, tol):
             status, detail = "failed", _clip(f"expected {case.output[:140]!r}, got {res.stdout[:140]!r}")
     elif tests.call is not None:
         call = tests.call.cases[index]
@@ -143,6 +148,20 @@ def _run_test(
         res = sandbox.execute(job, limits)
         status, detail = _check_status(res)
     return TestResult(index, status, res.duration_s, detail)
+
+
+def _run_checker(
+    checker: str, stdin: str, output: str, answer: str, sandbox: Sandbox, limits: Limits
+) -> tuple[Status, str]:
+    """A problem's checker decides (several valid answers): it reads ``{input, output, answer}`` as JSON on
+    stdin and exits 0 to accept. It runs in the sandbox too (dataset code is not trusted on the host); a
+    checker that crashes or runs out of time rejects, with its reason in the detail."""
+    msg = json.dumps({"input": stdin, "output": output, "answer": answer})
+    res = sandbox.execute(Job(checker, stdin=msg), limits)
+    if res.returncode == 0 and not (res.timed_out or res.memory_exceeded or res.output_truncated):
+        return "passed", ""
+    why = _last_line(res.stderr) or _last_line(res.stdout) or f"exit status {res.returncode}"
+    return "failed", _clip(f"checker rejected: {'timeout' if res.timed_out else why}")
 
 
 def _run_file(problem: Problem, code: str, sandbox: Sandbox, limits: Limits) -> list[TestResult]:

@@ -201,9 +201,11 @@ class VerifyConfig(_Strict):
     time_limit_s: float = Field(default=4.0, gt=0)  # per test, unless the problem sets one
     memory_mb: int = Field(default=1024, ge=64)
     stop_on_first_failure: bool = False
+    float_tol: float | None = Field(default=None, ge=0)  # stdio numbers within this; a problem's own wins
     require_pass: bool = False  # verification labels; dropping failures is a recipe choice
     workers: int | None = None  # concurrent executions per task; default: CPU count
     isolation: Literal["bwrap", "none"] = "bwrap"  # "none" runs untrusted code unisolated (logged loudly)
+    sandbox_env: str | None = None  # a venv / install prefix whose site-packages the code may import (read-only)
 
 
 class BucketConfig(_Strict):

@@ -75,25 +75,20 @@ FRAMEWORKS = ("pytest", "unittest")
 
 @dataclass(frozen=True)
 class FileTests:
-    """A test file that imports the solution as a module (KodCode's pytest files, unittest ``TestCase``s).
-
-    ``framework`` runs it in the sandbox's trusted driver; ``from <module> import f`` reaches the
-    solution's process. Each test the framework reports is one result."""
+    """A test file that imports the solution as a module (KodCode's pytest files, unittest ``TestCase``s):
+    ``framework`` runs it in the sandbox's trusted driver; ``from <module> import f`` reaches the solution."""
 
     code: str
     framework: str = "pytest"  # one of FRAMEWORKS
     module: str = "solution"
 
     def __post_init__(self) -> None:
-        if self.framework not in FRAMEWORKS:
-            raise ValueError(f"test framework must be one of {FRAMEWORKS}, got {self.framework!r}")
-        if not self.module.isidentifier():
-            raise ValueError(f"test module name must be an identifier, got {self.module!r}")
+        if self.framework not in FRAMEWORKS or not self.module.isidentifier():
+            raise ValueError(f"framework must be one of {FRAMEWORKS} and module an identifier: {self!r}"[:300])
 
     @property
     def count(self) -> int:
-        """Test functions and methods in the file (``test*``), found without running it; a parametrized
-        test counts once here, and once per case in the verdict, which counts what the framework ran."""
+        """``test*`` functions and methods, found without running it (a verdict counts what pytest ran)."""
         import ast
 
         try:
@@ -114,6 +109,9 @@ class Tests:
     call: CallTests | None = None
     check: CheckTests | None = None
     file: FileTests | None = None
+    # stdio only (judge.py): number tolerance (None: verify's default); a checker program for several valid answers
+    float_tol: float | None = None
+    checker: str | None = None
 
     def __post_init__(self) -> None:
         set_kinds = [k for k in ("stdio", "call", "check", "file") if getattr(self, k) is not None]
@@ -249,6 +247,8 @@ TESTS_TYPE = pa.struct(
         ("call", CALL_TESTS_TYPE),
         ("check", CHECK_TESTS_TYPE),
         ("file", FILE_TESTS_TYPE),
+        ("float_tol", pa.float64()),
+        ("checker", pa.string()),
     ]
 )
 PROBLEM_FIELDS = [
@@ -368,6 +368,8 @@ def problem_from_dict(d: dict[str, Any]) -> Problem:
         else None,
         check=CheckTests(**{**t["check"], "setup": t["check"].get("setup") or ""}) if t.get("check") else None,
         file=FileTests(**t["file"]) if t.get("file") is not None else None,
+        float_tol=t.get("float_tol"),
+        checker=t.get("checker"),
     )
     return Problem(**{**{k: d.get(k) for k in _names(Problem)}, "tests": tests, "source": d.get("source") or ""})
 

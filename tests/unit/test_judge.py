@@ -65,6 +65,40 @@ def test_stdio_float_tolerance():
     assert not run(p, "print(1/3, 'y')", float_tol=1e-6).passed
 
 
+def test_stdio_problem_tolerance_wins_and_survives_native_and_arrow():
+    from dataclasses import replace
+
+    from z1data.formats import problem_from_native, problem_to_native
+    from z1data.records import PROBLEM_SCHEMA, problem_from_dict, to_dict, to_table
+
+    p = replace(stdio(("", "0.333333\n")), tests=Spec(stdio=[StdioCase("", "0.333333\n")], float_tol=1e-6))
+    assert run(p, "print(1/3)").passed  # the problem's own tolerance, no verify default given
+    assert not run(p, "print(1/3)", float_tol=0.0).passed is False  # the problem's wins over the default
+    back = problem_from_native(problem_to_native(p), "line 1")
+    assert back.tests.float_tol == 1e-6 and problem_from_dict(to_table([p], PROBLEM_SCHEMA).to_pylist()[0]) == p
+    assert to_dict(back)["tests"]["float_tol"] == 1e-6
+
+
+CHECKER = """import json, sys
+m = json.load(sys.stdin)
+n = int(m["input"])
+a, b = map(int, m["output"].split())
+sys.exit(0 if a + b == n and a > 0 and b > 0 else 1)
+"""
+
+
+def test_stdio_checker_accepts_any_valid_answer():
+    """Several valid answers (two positive numbers summing to n): a checker program decides, in the sandbox."""
+    p = Problem("p-checker", "q", Spec(stdio=[StdioCase("5", "1 4\n"), StdioCase("9", "4 5\n")], checker=CHECKER))
+    assert run(p, "n = int(input())\nprint(n - 1, 1)").passed  # not the listed answers, still valid
+    v = run(p, "n = int(input())\nprint(n, 0)")
+    assert v.status == "failed" and v.tests[0].detail == "checker rejected: exit status 1"
+    crash = Problem("p-bad-checker", "q", Spec(stdio=[StdioCase("5", "1 4\n")], checker="raise ValueError('boom')"))
+    v = run(crash, "print(1, 4)")
+    assert v.status == "failed" and "ValueError: boom" in v.tests[0].detail
+    assert run(p, "print(").status == "syntax_error"  # the solution is still checked first
+
+
 def test_normalize_output():
     assert normalize_output("a  \r\nb\n\n  \n") == ["a", "b"]
     assert normalize_output("\n\na") == ["", "", "a"]

@@ -18,6 +18,7 @@ from z1data.recipe import VerifyConfig
 from z1data.records import VERIFIED_SCHEMA, to_dict, trajectory_from_dict
 from z1data.sandbox import describe, make_sandbox
 from z1data.sandbox.base import Limits
+from z1data.sandbox.bwrap import env_identity
 from z1data.stage import Drop, ShardStage, write_json_atomic
 
 
@@ -30,7 +31,10 @@ class VerifyStage(ShardStage):
 
     def fingerprint_params(self) -> dict[str, Any]:
         # The machine's calibration factor goes to the manifest, not here: it is measured, so it wobbles.
-        return super().fingerprint_params() | {"sandbox": "pool-v1"}
+        params = super().fingerprint_params() | {"sandbox": "pool-v1"}
+        if env := params.pop("sandbox_env", None):  # what the code can import, not where it lies; unset: as before
+            params["sandbox_env"] = env_identity(env)
+        return params
 
     def manifest_extras(self) -> dict[str, Any]:
         """The sandbox that judged this version (isolation, limits, calibration), as the task recorded it."""
@@ -40,7 +44,7 @@ class VerifyStage(ShardStage):
     def setup(self) -> None:
         self.cfg = self.config
         # One warm pool per task, started inside bubblewrap and calibrated to this machine's speed.
-        self.sandbox = make_sandbox(self.cfg.isolation, workers=self.cfg.workers)
+        self.sandbox = make_sandbox(self.cfg.isolation, workers=self.cfg.workers, env=self.cfg.sandbox_env)
         self.limits = Limits(time_s=self.cfg.time_limit_s, memory_mb=self.cfg.memory_mb)
         write_json_atomic(describe(self.sandbox), self.out_dir / "sandbox.json")  # copied into the manifest
 
@@ -60,6 +64,7 @@ class VerifyStage(ShardStage):
             self.limits,
             workers=self.sandbox.size,
             stop_on_first_failure=self.cfg.stop_on_first_failure,
+            float_tol=self.cfg.float_tol,
         )
         for t, v in tqdm(
             zip(trajs, verdicts, strict=True), total=len(trajs), desc=f"verify shard {shard}", unit="sol", leave=False
