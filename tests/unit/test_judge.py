@@ -73,7 +73,7 @@ def test_stdio_problem_tolerance_wins_and_survives_native_and_arrow():
 
     p = replace(stdio(("", "0.333333\n")), tests=Spec(stdio=[StdioCase("", "0.333333\n")], float_tol=1e-6))
     assert run(p, "print(1/3)").passed  # the problem's own tolerance, no verify default given
-    assert not run(p, "print(1/3)", float_tol=0.0).passed is False  # the problem's wins over the default
+    assert run(p, "print(1/3)", float_tol=0.0).passed  # the problem's own wins over the default
     back = problem_from_native(problem_to_native(p), "line 1")
     assert back.tests.float_tol == 1e-6 and problem_from_dict(to_table([p], PROBLEM_SCHEMA).to_pylist()[0]) == p
     assert to_dict(back)["tests"]["float_tol"] == 1e-6
