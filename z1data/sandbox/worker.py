@@ -191,11 +191,18 @@ def _self_test(isolated: bool) -> dict[str, Any]:
 
 
 def main() -> None:
+    """argv: ``MODE[@FRAMEWORK_PATHS] [SITE_DIR] FD`` (``bwrap.worker_command``; the host appends FD)."""
     mode, _, framework = sys.argv[1].partition("@")
     isolated = mode == "bwrap"
     if framework:  # unisolated: where this environment keeps pytest (isolated: mounted at /z1/fw)
         filetests.FRAMEWORK_PATH[:] = framework.split(os.pathsep)
-    sock = socket.socket(fileno=int(sys.argv[2]))
+    for site_dir in sys.argv[2:-1]:  # a third-party environment's site-packages: solution and driver import from it
+        if not os.path.isdir(site_dir):
+            raise SystemExit(f"sandbox env site-packages {site_dir} is not visible to the worker")
+        import site  # under -S importing it runs nothing; addsitedir also processes the env's .pth files
+
+        site.addsitedir(site_dir)
+    sock = socket.socket(fileno=int(sys.argv[-1]))
     jail.check(jail.libc.prctl(jail.PR_SET_DUMPABLE, 0, 0, 0, 0), "dumpable")  # unreadable via /proc
     _reply(sock, {"ready": _self_test(isolated)})
     gc.freeze()  # children then never touch (copy) the worker's objects when they collect garbage

@@ -58,5 +58,6 @@ def read(cfg: SourceConfig) -> Iterator[Item]:
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     """The reference ``solution`` module of every row, for ``replay: {kind: preset, preset: kodcode}``."""
     return solution_pairs(
-        cfg, lambda row, where, n: [(f"kodcode/{need(row, 'question_id', str, where)}", need(row, "solution", str, where))]
+        cfg,
+        lambda row, where, n: [(f"kodcode/{need(row, 'question_id', str, where)}", need(row, "solution", str, where))],
     )

@@ -7,8 +7,8 @@ dataset card's ``dataset_info``; Parquet ``full/<split>-*.parquet`` and ``saniti
 ``test_imports`` (list<string>), ``test_list``. The question shows the asserts, as MBPP's standard prompt
 does; the asserts run at top level (no ``check`` wrapper that a solution's own ``check`` could shadow)
 after the setup code (or the imports), which runs after the solution, as MBPP's runner orders them; the
-entry point is the function the reference ``code`` defines and the first assert calls. The preset adds ``challenge_test_list`` (the
-harder hidden asserts of ``full``); the eval keeps the standard ``test_list`` only.
+entry point is the function the reference ``code`` defines and the first assert calls. The preset adds
+``challenge_test_list`` (the harder hidden asserts of ``full``); the eval keeps the standard ``test_list``.
 """
 
 from __future__ import annotations
