@@ -98,7 +98,7 @@ def _unittest(code: str, fatal: tuple[type[BaseException], ...]) -> list[dict]:
 
 # ---------------------------------------------------------------- pytest
 def _pytest(code: str, fatal: tuple[type[BaseException], ...]) -> list[dict]:
-    sys.path.extend(p for p in FRAMEWORK_PATH if os.path.isdir(p) and p not in sys.path)
+    sys.path[:0] = [p for p in FRAMEWORK_PATH if os.path.isdir(p) and p not in sys.path]  # ours, not an env's
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # no plugin of the environment runs
     try:
         import pytest
