@@ -1,8 +1,8 @@
 """The warm worker: started once inside bubblewrap, it forks one isolated child per execution.
 
 Run as ``python -I -S worker.py bwrap|none[@FRAMEWORK] [SITE] FD``, its socket to the host on fd FD
-(stdlib only: the venv is not inside the sandbox; ``main`` says what the optional arguments are). Per request it clones the solution's process into fresh user, PID, mount
-and IPC namespaces (``jail.py``): there the solution is PID 1, sees no other process (so it cannot
+(stdlib only: the venv is not inside the sandbox; ``main`` says what the optional arguments are).
+Per request it clones the solution's process into fresh user, PID, mount and IPC namespaces (``jail.py``): there the solution is PID 1, sees no other process (so it cannot
 signal the worker or the check driver), gets fresh size-capped tmpfs on ``/tmp`` and ``/dev/shm``, no
 capabilities and its rlimits. When it exits or is killed, the kernel kills everything it started
 (fork bombs, daemons). Check mode also forks the driver, which alone reads the test code.
