@@ -2,10 +2,11 @@
 
 Run as ``python -I -S worker.py bwrap|none[@FRAMEWORK] [SITE] FD``, its socket to the host on fd FD
 (stdlib only: the venv is not inside the sandbox; ``main`` says what the optional arguments are).
-Per request it clones the solution's process into fresh user, PID, mount and IPC namespaces (``jail.py``): there the solution is PID 1, sees no other process (so it cannot
-signal the worker or the check driver), gets fresh size-capped tmpfs on ``/tmp`` and ``/dev/shm``, no
-capabilities and its rlimits. When it exits or is killed, the kernel kills everything it started
-(fork bombs, daemons). Check mode also forks the driver, which alone reads the test code.
+Per request it clones the solution's process into fresh user, PID, mount and IPC namespaces
+(``jail.py``): there the solution is PID 1, sees no other process (so it cannot signal the worker or the
+check driver), gets fresh size-capped tmpfs on ``/tmp`` and ``/dev/shm``, no capabilities and its rlimits.
+When it exits or is killed, the kernel kills everything it started (fork bombs, daemons). Check mode
+also forks the driver, which alone reads the test code.
 
 The worker never reads what goes in or comes out: code, stdin, test code, stdout, stderr and results
 travel in memfds between the host and the execution (outputs are size-capped by seals). So nothing of
