@@ -25,6 +25,7 @@ plain data. Decisions worth knowing:
   ``from solution import f`` reaching the solution's process (``sandbox/filetests.py``); one result per test
   the framework ran (a parametrized test counts per case), so ``pass_rate`` divides by that number.
   Values cross as data, objects of the problem's own classes, or handles (``sandbox/bridge.py``).
+* Limits: the problem's ``time_limit_s`` and ``memory_limit_mb`` (from the dataset) replace the recipe's.
 * Overall status: ``passed`` when every test passes, else the status of the first test that did not.
   With ``stop_on_first_failure`` the later tests are not run and not recorded (``Status`` has no
   "skipped"), but ``pass_rate`` still divides by the problem's full test count. A problem with no test
@@ -74,7 +75,7 @@ def judge(
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:  # ValueError: NUL bytes
         where = f" (line {e.lineno})" if isinstance(e, SyntaxError) and e.lineno else ""
         return verdict("syntax_error", [TestResult(0, "syntax_error", 0.0, _clip(f"{type(e).__name__}: {e}{where}"))])
-    limits = (limits or Limits()).with_time(problem.time_limit_s)
+    limits = (limits or Limits()).with_time(problem.time_limit_s).with_memory(problem.memory_limit_mb)
     if problem.tests.file is not None:
         results = _run_file(problem, code, sandbox, limits)
         status = next((r.status for r in results if r.status != "passed"), "passed" if results else "failed")

@@ -251,3 +251,13 @@ def test_judge_many_keeps_input_order():
     verdicts = list(judge_many(iter(items), SB, FAST, workers=3))
     assert [v.solution_id for v in verdicts] == [f"s{i}" for i in range(10)]
     assert [v.passed for v in verdicts] == [bool(i % 3) for i in range(10)]
+
+
+def test_problem_memory_limit_is_enforced():
+    """A dataset's per-problem memory limit (CodeContests, TACO) replaces the recipe's for that problem."""
+    from dataclasses import replace
+
+    code = "x = bytearray(200 * 1024 * 1024)\nprint(len(x) > 0)"
+    p = stdio(("", "True\n"))
+    assert run(p, code, limits=Limits(time_s=5.0, memory_mb=1024)).passed
+    assert run(replace(p, memory_limit_mb=100), code, limits=Limits(time_s=5.0, memory_mb=1024)).status == "memory"

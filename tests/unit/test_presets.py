@@ -207,7 +207,7 @@ def test_caps_apply_to_native_jsonl_too(tmp_path: Path) -> None:
     assert read("jsonl", f)[0]["p"].tests_total is None  # no cap: nothing recorded
 
 
-def test_caps_change_the_source_fingerprint() -> None:
+def test_caps_change_the_source_fingerprint_and_show_in_the_manifest(tmp_path: Path) -> None:
     from z1data.stages.source import SourceStage
 
     def params(**kw: Any) -> Any:
@@ -215,6 +215,12 @@ def test_caps_change_the_source_fingerprint() -> None:
         return stage.fingerprint_params()
 
     assert params(max_tests=3) != params() and params(max_tests=3)["sources"][0]["max_tests"] == 3
+    stage = SourceStage(
+        [SourceConfig(kind="codecontests", path=str(PATHS["codecontests"]), max_tests=2)], seed=1, num_shards=2
+    )
+    stage.out_dir = tmp_path / "capped"
+    list(stage.run())
+    assert stage.manifest_extras() == {"test_caps": {"problems_capped": 1, "tests_cut": 3}}  # 5 tests, 2 kept
 
 
 def test_replay_preset_validation() -> None:

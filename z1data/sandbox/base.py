@@ -46,6 +46,10 @@ class Limits:
     def with_time(self, time_s: float | None) -> Limits:
         return self if time_s is None else replace(self, time_s=time_s)
 
+    def with_memory(self, memory_mb: int | None) -> Limits:
+        """A problem's own memory limit (CodeContests, TACO), floored at 64 MB: an interpreter needs that much."""
+        return self if memory_mb is None else replace(self, memory_mb=max(64, memory_mb))
+
     def scaled(self, factor: float) -> Limits:
         return replace(self, time_s=self.time_s * factor)
 

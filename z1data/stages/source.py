@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from loguru import logger
 
@@ -57,6 +58,21 @@ class SourceStage(ShardStage):
             "sources": [s.model_dump(mode="json") for s in self.config],
             "shards": self.num_shards,
             "inputs": [inputs_fingerprint(s.kind, s.path) for s in self.config],
+        }
+
+    def manifest_extras(self) -> dict[str, Any]:
+        """With ``max_tests`` / ``max_test_bytes`` set: how many kept problems the caps shortened and how many
+        tests they cut (each row also keeps its own ``tests_total``), summed from the shards' stats."""
+        if not any(s.max_tests or s.max_test_bytes for s in self.config):
+            return {}
+        shards = [
+            json.loads((self.out_dir / "stats" / f"{shard_name(i)}.json").read_text()) for i in range(self.num_shards)
+        ]
+        return {
+            "test_caps": {
+                "problems_capped": sum(st.get("capped", 0) for st in shards),
+                "tests_cut": sum(st.get("tests_cut", 0) for st in shards),
+            }
         }
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
@@ -126,4 +142,16 @@ def finish_shard(spill: Path, out_dir: Path, i: int, stage: str) -> None:
     reasons = Counter(drops["reason"].to_pylist())
     rows_in = len(table) + len(quarantined)
     stats = {"shard": i, "rows_in": rows_in, "kept": len(kept), "dropped": dict(sorted(reasons.items()))}
-    write_json_atomic(stats, out_dir / "stats" / f"{name}.json")  # last: marks the shard done
+    write_json_atomic(stats | _caps(kept), out_dir / "stats" / f"{name}.json")  # last: marks the shard done
+
+
+def _caps(kept: pa.Table) -> dict[str, int]:
+    """Rows whose tests a cap shortened (``tests_total`` above the cases kept), and the cases it cut."""
+    total = kept["tests_total"].to_pylist()
+    if not any(t is not None for t in total):
+        return {}
+    tests = kept["tests"]
+    stdio = pc.fill_null(pc.list_value_length(pc.struct_field(tests, "stdio")), 0)
+    call = pc.fill_null(pc.list_value_length(pc.struct_field(pc.struct_field(tests, "call"), "cases")), 0)
+    cut = [t - n for t, n in zip(total, pc.add(stdio, call).to_pylist(), strict=True) if t is not None and t > n]
+    return {"capped": len(cut), "tests_cut": sum(cut)}
