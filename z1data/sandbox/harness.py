@@ -7,10 +7,11 @@ The worker forks these; see ``worker.py`` for the process layout. Three roles:
 * ``run_call``: exec the solution, call ``fn_name(*args)``, write the result as plain data to the
   result memfd. Whatever the process writes there is only ever "the answer": it is compared outside,
   with the expected value the sandbox never sees.
-* ``serve`` + ``drive_check`` (assert-style tests): the solution's process only *serves calls*; the
-  check code runs in another process (the driver) that holds the test code, calls the candidate
-  through a proxy, and gets back plain data. The solution can neither see the asserts nor reach the
-  driver's memory, and a lying ``__eq__`` never crosses the pipe.
+* ``serve`` + ``drive_check`` (assert-style tests and test files): the solution's process only *answers
+  requests*; the test code runs in another process (the driver) that holds it, calls the candidate
+  through a proxy (or pytest/unittest runs a test file, ``filetests.py``), and gets back data, objects of
+  the problem's own classes, or handles (``bridge.py``). The solution can neither see the asserts nor
+  reach the driver's memory, and a lying ``__eq__`` never decides an assert.
 """
 
 from __future__ import annotations
@@ -308,11 +309,10 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
     if not isinstance(hello.get("ready"), list):
         return {"status": "ended", "detail": str(hello.get("gone", ""))[:1000]}
     names = [n for n in hello["ready"] if isinstance(n, str) and n.isidentifier()]
-    ns: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
-    if secret.get("framework"):  # a test file: the framework runs it against module ``solution``
-        rpc = Rpc(rx, tx, {})
-        return _file_verdict(secret, rpc, names, ns)
     rpc = Rpc(rx, tx, {})
+    if secret.get("framework"):  # a test file: the framework runs it against module ``solution``
+        return _file_verdict(secret, rpc, names)
+    ns: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
     ns.update({n: rpc.proxy(n) for n in names})
     try:
         if secret.get("helpers"):  # trusted helpers (the prompt) replace the solution's copies of them
@@ -337,7 +337,7 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
     return {"status": "passed"}
 
 
-def _file_verdict(secret: dict[str, Any], rpc: Rpc, names: list[str], ns: dict[str, Any]) -> dict[str, Any]:
+def _file_verdict(secret: dict[str, Any], rpc: Rpc, names: list[str]) -> dict[str, Any]:
     try:
         from . import filetests
     except ImportError:  # in the sandbox: imported by the worker at start
