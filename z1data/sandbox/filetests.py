@@ -24,6 +24,31 @@ FRAMEWORK_PATH = ["/z1/fw"]
 DETAIL = 300
 
 
+def preload() -> None:
+    """Import pytest once in the warm worker: every driver forks with it loaded (the import is most of a
+    test file's cost, ``bench/filetests.py``). The path is added for the import only."""
+    paths = [p for p in FRAMEWORK_PATH if os.path.isdir(p)]
+    if not paths:
+        return
+    sys.path[:0] = paths
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        import pytest  # noqa: F401
+    except Exception:
+        pass  # a test file then reports why
+    finally:
+        del sys.path[: len(paths)]
+
+
+def forget() -> None:
+    """In the solution's process: drop the framework's modules that ``preload`` imported, so a solution sees
+    no more than the standard library (and the sandbox env) unless it goes looking for the files."""
+    roots = tuple(os.path.join(p, "") for p in FRAMEWORK_PATH)
+    for name, mod in list(sys.modules.items()):
+        if str(getattr(mod, "__file__", None) or "").startswith(roots):
+            del sys.modules[name]
+
+
 class SolutionModule(types.ModuleType):
     """``import solution``: every attribute is fetched from the solution's process on use."""
 
