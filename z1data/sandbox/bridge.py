@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import builtins
 import operator
+import sys
 from collections.abc import Callable
 from typing import Any
 
 try:
-    from . import plain
+    from . import packages, plain
 except ImportError:  # inside the sandbox this directory is on sys.path, not the z1data package
+    import packages  # type: ignore[no-redef]
     import plain  # type: ignore[no-redef]
 
 MAX_REFS = 100_000
@@ -56,7 +58,7 @@ class ClassesIn:
 class Codec:
     """One side's encoder/decoder: ``handles`` is the solution's table (None on the driver side)."""
 
-    def __init__(self, trusted: dict[str, type] | ClassesIn, remote: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, trusted: dict[str, type] | ClassesIn, remote: Callable[..., Any] | None = None) -> None:
         self.trusted = trusted
         self.remote = remote  # driver side: id -> RemoteRef
         self.handles: list[Any] | None = None if remote else []
@@ -80,12 +82,14 @@ class Codec:
             return {"t": "obj", "v": [t.__name__, items]}
         if isinstance(value, RemoteRef):
             return {"t": "ref", "v": object.__getattribute__(value, "_id")}
+        if packages.wanted(value) and (text := packages.dumps(value)) is not None:
+            return {"t": "pkl", "v": text}  # numpy/pandas data: the driver rebuilds it (allowlisted globals)
         if self.handles is None:
             raise plain.NotPlain(f"{t.__name__} is not plain data and cannot be sent to the solution")
         if len(self.handles) >= MAX_REFS:
             raise plain.NotPlain("too many handles")
         self.handles.append(value)
-        return {"t": "ref", "v": len(self.handles) - 1}
+        return {"t": "ref", "v": [len(self.handles) - 1, t.__module__, t.__qualname__]}
 
     # -- decode
     def decode(self, data: Any) -> Any:
@@ -107,12 +111,27 @@ class Codec:
                         raise ValueError("bad object state")
                     state[pair[0]] = plain.decode(pair[1], depth, self._decode_ext)
                 return obj
-        if tag == "ref" and type(v) is int:
-            if self.remote is not None:
-                return self.remote(v)
-            if self.handles is not None and 0 <= v < len(self.handles):
-                return self.handles[v]
+        if tag == "pkl" and type(v) is str:
+            return packages.loads(v, trusted=self.remote is None)  # from the driver, or allowlisted
+        ref = type(v) is list and len(v) == 3 and type(v[0]) is int and type(v[1]) is type(v[2]) is str
+        if tag == "ref" and self.remote is not None and ref:
+            return self.remote(v[0], _known_class(v[1], v[2]))
+        if tag == "ref" and type(v) is int and self.handles is not None and 0 <= v < len(self.handles):
+            return self.handles[v]
         raise ValueError(f"bad encoded value with tag {tag!r}")
+
+
+def _known_class(module: str, qualname: str) -> type | None:
+    """The driver's own class a handle's value claims, when the driver already imported that module (the
+    test imported pandas, matplotlib...; nothing is imported on the solution's say-so), so that
+    ``isinstance(handle, plt.Axes)`` holds as in one process. A class of the solution's own is not found, and
+    numpy/pandas classes are never granted: their values travel by value, so a handle claiming one is a fake."""
+    obj: Any = sys.modules.get(module)
+    if module.split(".", 1)[0] in packages.BY_VALUE or module.startswith("__"):
+        return None
+    for part in qualname.split(".") if obj is not None else []:
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, type) and obj is not RemoteRef else None
 
 
 # ---------------------------------------------------------------- solution side: answer one request
@@ -167,11 +186,16 @@ def answer(codec: Codec, ns: dict[str, Any], req: dict[str, Any]) -> Any:
 class RemoteRef:
     """A value that lives in the solution's process. Every operation is a request over ``rpc``."""
 
-    __slots__ = ("_id", "_rpc")
+    __slots__ = ("_cls", "_id", "_rpc")
 
-    def __init__(self, rpc: Any, ref_id: int) -> None:
+    def __init__(self, rpc: Any, ref_id: int, cls: type | None = None) -> None:
         object.__setattr__(self, "_rpc", rpc)
         object.__setattr__(self, "_id", ref_id)
+        object.__setattr__(self, "_cls", cls)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance() consults it: a remote Axes is an Axes to the tests
+        return object.__getattribute__(self, "_cls") or RemoteRef
 
     def _ask(self, op: str, *args: Any) -> Any:
         return object.__getattribute__(self, "_rpc").request(op, [self, *args])

@@ -25,7 +25,7 @@ from pathlib import Path
 from z1data.sandbox.base import SandboxUnavailable
 
 HERE = Path(__file__).resolve().parent
-WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py", "bridge.py", "filetests.py")
+WORKER_FILES = ("worker.py", "jail.py", "harness.py", "plain.py", "bridge.py", "filetests.py", "packages.py")
 NOBODY = 65534
 STAGE = "/tmp"  # a tmpfs there, in the launcher's private mount namespace only
 ENV_SITE = "/z1/env/site-packages"  # a third-party environment's site-packages, inside the sandbox

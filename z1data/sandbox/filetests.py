@@ -43,6 +43,7 @@ def preload() -> None:
 def forget() -> None:
     """In the solution's process: drop the framework's modules that ``preload`` imported, so a solution sees
     no more than the standard library (and the sandbox env) unless it goes looking for the files."""
+    os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)  # set for the driver's pytest, not the solution
     roots = tuple(os.path.join(p, "") for p in FRAMEWORK_PATH)
     for name, mod in list(sys.modules.items()):
         if str(getattr(mod, "__file__", None) or "").startswith(roots):

@@ -252,7 +252,7 @@ class Rpc:
 
     def __init__(self, rx: int, tx: int, trusted: dict[str, type]) -> None:
         self.rx, self.tx = rx, tx
-        self.codec = bridge.Codec(trusted, remote=lambda i: bridge.RemoteRef(self, i))
+        self.codec = bridge.Codec(trusted, remote=lambda i, cls=None: bridge.RemoteRef(self, i, cls))
 
     def request(self, op: str, args: list[Any], **extra: Any) -> Any:
         try:
@@ -270,8 +270,8 @@ class Rpc:
             reply = json.loads(frame)
             if "ok" in reply:
                 return self.codec.decode(reply["ok"])
-        except (ValueError, TypeError, RecursionError):
-            raise _Ended("unreadable reply from the solution's process") from None
+        except (ValueError, TypeError, RecursionError) as e:
+            raise _Ended(f"unreadable reply from the solution's process ({_text(e)[:200]})") from None
         if "bad" in reply:
             raise _NotPlain(str(reply["bad"]))
         kind, text = [*list(reply.get("exc") or []), "Exception", ""][:2]
