@@ -81,7 +81,9 @@ def test_dataframes_and_arrays_cross_by_value_and_axes_as_handles(sandbox) -> No
 def test_a_forged_pickle_is_refused(sandbox) -> None:
     """The solution's process is untrusted: it can replace the encoder and send any pickle. The driver's
     unpickler only knows numpy/pandas reconstructors, so ``os.getpid`` (or anything else) is refused."""
-    forge = GOOD + """
+    forge = (
+        GOOD
+        + """
 import base64, pickle, sys
 class _Call:
     def __reduce__(self):
@@ -89,6 +91,7 @@ class _Call:
         return (os.getpid, ())
 sys.modules["packages"].dumps = lambda value: base64.b64encode(pickle.dumps(_Call(), protocol=4)).decode()
 """
+    )
     v = judge(PROBLEM, forge, "s", sandbox, Limits(time_s=20.0))
     assert not v.passed
     frame = next(t for t in v.tests if "test_frame" in t.detail)

@@ -11,6 +11,7 @@ must be importable in the driver: the sandbox mounts it read-only (``FRAMEWORK_P
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import sys
@@ -56,9 +57,12 @@ class SolutionModule(types.ModuleType):
     def __init__(self, name: str, rpc: Any, names: list[str]) -> None:
         super().__init__(name)
         self.__dict__["_rpc"] = rpc
-        self.__all__ = list(names)
+        self.__dict__["_names"] = [n for n in names if n not in builtins.__dict__]
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__":  # ``from solution import *``: never over a name the test file bound before it
+            importer = sys._getframe(1).f_globals
+            return [n for n in self.__dict__["_names"] if n not in importer]
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self.__dict__["_rpc"].request("global", [name])

@@ -313,7 +313,9 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
     if secret.get("framework"):  # a test file: the framework runs it against module ``solution``
         return _file_verdict(secret, rpc, names)
     ns: dict[str, Any] = {"__name__": "__check__", "__builtins__": builtins}
-    ns.update({n: rpc.proxy(n) for n in names})
+    # the solution's functions are reachable by name (MBPP asserts call them so), but never in place of a
+    # builtin the test code uses: a solution's own `abs` or `range` must not decide an assert
+    ns.update({n: rpc.proxy(n) for n in names if n not in builtins.__dict__})
     try:
         if secret.get("helpers"):  # trusted helpers (the prompt) replace the solution's copies of them
             with contextlib.suppress(Exception):  # not valid code on its own: the solution's copies stay proxied

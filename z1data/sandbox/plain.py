@@ -105,13 +105,13 @@ def decode(data: Any, depth: int = 0, ext: Ext = None) -> Any:
             return int(v, 16)
         if ext is not None:
             return ext(data, d)
-    except TypeError as e:  # an unhashable key or set member
+    except (TypeError, OverflowError) as e:  # an unhashable key or set member; a complex out of float range
         raise ValueError(str(e)) from None
     raise ValueError(f"bad encoded value with tag {tag!r}")
 
 
 _SMALL = 8  # CPython's PySet_MINSIZE: a set's table starts (inline) at 8 slots
-_MAX_TABLE = 1 << 26
+_MAX_TABLE = 1 << 20  # a bigger table crosses without its layout: rebuilding it costs a filler per slot
 _MAX_LAYOUT = 4096  # members: a bigger set crosses without its layout (order may then differ)
 
 
@@ -124,7 +124,7 @@ def _table_size(s: set[Any]) -> int:
 def _slots(s: set[Any], members: list[Any]) -> list[int] | None:
     """Each member's slot in ``s``'s hash table, read from the object (CPython's ``PySetObject``: fill,
     used, mask, table after the header); None when the layout cannot be read and checked."""
-    if not 0 < len(members) <= _MAX_LAYOUT:
+    if not 0 < len(members) <= _MAX_LAYOUT or _table_size(s) > _MAX_TABLE:
         return None
     try:
         import ctypes
@@ -188,7 +188,8 @@ def _ordered_set(items: list[Any], table: int, slots: list[int]) -> set[Any]:
     far = table << 32  # blockers: ints with the slot's hash and no member's value (ints hash to themselves)
     blockers = [slot + far for slot in blocked]
     keys = [*blockers, *order]
-    quarter = table // 4 if table > _SMALL else 0  # a dict of this many keys presizes a set to ``table``
+    # a dict of this many keys presizes a set to ``table`` slots (a set resizes for 5 keys or more)
+    quarter = max(table // 4, 5) if table > _SMALL else 0
     fillers = [object() for _ in range(max(0, quarter - len(keys)))]
     s: set[Any] = set()
     s.update(dict.fromkeys([*keys[:quarter], *fillers]))  # the smallest table over twice the keys
