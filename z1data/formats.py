@@ -137,7 +137,8 @@ def parse_tests(t: Any, where: str, key: str = "tests") -> Tests:
         module = field(f, "module", str, w, optional=True) or "solution"
         if not module.isidentifier():
             raise RowError(w, "invalid_tests", f"field '{key}.file.module' must be a Python identifier")
-        return Tests(file=FileTests(field(f, "code", str, w), framework, module))
+        same = bool(field(f, "same_process", bool, w, optional=True))
+        return Tests(file=FileTests(field(f, "code", str, w), framework, module, same))
     if kinds == ["stdio"]:
         cases = field(t, "stdio", list, where)
         out = []
@@ -246,6 +247,8 @@ def problem_to_native(p: Problem) -> dict[str, Any]:
         }
     elif t.file is not None:
         tests = {"file": {"code": t.file.code, "framework": t.file.framework, "module": t.file.module}}
+        if t.file.same_process:
+            tests["file"]["same_process"] = True
     else:
         assert t.check is not None
         tests = {"check": {"code": t.check.code, "entry_point": t.check.entry_point}}

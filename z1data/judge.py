@@ -24,7 +24,9 @@ plain data. Decisions worth knowing:
 * file (KodCode's pytest files, unittest): the file runs once in the driver under its framework, with
   ``from solution import f`` reaching the solution's process (``sandbox/filetests.py``); one result per test
   the framework ran (a parametrized test counts per case), so ``pass_rate`` divides by that number.
-  Values cross as data, objects of the problem's own classes, or handles (``sandbox/bridge.py``).
+  Values cross as data, objects of the problem's own classes, or handles (``sandbox/bridge.py``). With
+  ``same_process`` (BigCodeBench's layout) the file runs in the solution's process instead: the tests see its
+  files, ``mock.patch`` and random seeds as in BigCodeBench's harness, and the report is not tamper-proof.
 * Limits: the problem's ``time_limit_s`` and ``memory_limit_mb`` (from the dataset) replace the recipe's.
 * Overall status: ``passed`` when every test passes, else the status of the first test that did not.
   With ``stop_on_first_failure`` the later tests are not run and not recorded (``Status`` has no
@@ -170,7 +172,8 @@ def _run_file(problem: Problem, code: str, sandbox: Sandbox, limits: Limits) -> 
     The time limit covers the whole file: a file that runs out of time gives one ``timeout`` result."""
     f = problem.tests.file
     assert f is not None
-    job = Job(code, "check", check_code=f.code, helpers=problem.starter_code, framework=f.framework, module=f.module)
+    mode = "inline" if f.same_process else "check"
+    job = Job(code, mode, check_code=f.code, helpers=problem.starter_code, framework=f.framework, module=f.module)
     res = sandbox.execute(job, limits)
     verdict = _reply(res) or {}
     if verdict.get("status") != "tests" or res.timed_out or res.output_truncated:

@@ -9,6 +9,7 @@ schemas here (``z1data.schemas_json`` writes them; a test keeps them in sync).
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
@@ -16,6 +17,7 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 
 TestKind = Literal["stdio", "call", "check", "file", "none"]
+FRAMEWORKS = ("pytest", "unittest")  # test files (``FileTests.framework``)
 # ``no_tests``: the problem has no tests (e.g. imported Z1-Code-Reasoning rows), so nothing was verified.
 Status = Literal["passed", "failed", "timeout", "memory", "runtime_error", "syntax_error", "no_code", "no_tests"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -70,9 +72,6 @@ class CheckTests:
     setup: str = ""
 
 
-FRAMEWORKS = ("pytest", "unittest")
-
-
 @dataclass(frozen=True)
 class FileTests:
     """A test file that imports the solution as a module (KodCode's pytest files, unittest ``TestCase``s):
@@ -81,6 +80,7 @@ class FileTests:
     code: str
     framework: str = "pytest"  # one of FRAMEWORKS
     module: str = "solution"
+    same_process: bool = False  # BigCodeBench's layout: tests in the solution's process (not tamper-proof)
 
     def __post_init__(self) -> None:
         if self.framework not in FRAMEWORKS or not self.module.isidentifier():
@@ -89,8 +89,6 @@ class FileTests:
     @property
     def count(self) -> int:
         """``test*`` functions and methods, found without running it (a verdict counts what pytest ran)."""
-        import ast
-
         try:
             tree = ast.parse(self.code)
         except (SyntaxError, ValueError):
@@ -240,7 +238,9 @@ CALL_TESTS_TYPE = pa.struct(
     ]
 )
 CHECK_TESTS_TYPE = pa.struct([("code", pa.string()), ("entry_point", pa.string()), ("setup", pa.string())])
-FILE_TESTS_TYPE = pa.struct([("code", pa.string()), ("framework", pa.string()), ("module", pa.string())])
+FILE_TESTS_TYPE = pa.struct(
+    [("code", pa.string()), ("framework", pa.string()), ("module", pa.string()), ("same_process", pa.bool_())]
+)
 TESTS_TYPE = pa.struct(
     [
         ("stdio", pa.list_(STDIO_CASE_TYPE)),
@@ -367,7 +367,7 @@ def problem_from_dict(d: dict[str, Any]) -> Problem:
         if t.get("call") is not None
         else None,
         check=CheckTests(**{**t["check"], "setup": t["check"].get("setup") or ""}) if t.get("check") else None,
-        file=FileTests(**t["file"]) if t.get("file") is not None else None,
+        file=FileTests(**{**t["file"], "same_process": bool(t["file"].get("same_process"))}) if t.get("file") else None,
         float_tol=t.get("float_tol"),
         checker=t.get("checker"),
     )

@@ -2,7 +2,8 @@
 
 An eval config (``recipes/eval/*.yaml``) loads like a recipe (``z1data.config``: ``extends:``, ``--set`` overrides,
 unknown keys are errors naming the file).
-Prompts are the model's chat template over [system, user=question]. In ``reference`` mode code benchmarks
+Prompts are the model's chat template over [system, user=question], then the benchmark's ``prefill`` (the start
+of the assistant turn: BigCodeBench's, as Z1 wrote it), then the suffix. In ``reference`` mode code benchmarks
 append ``<think>`` to the rendered prompt, as Z1's code-eval copy does (its general-eval copy does not);
 the default mode appends nothing anywhere (Z1's training data has no ``<think>`` tags). ``prompt_suffix``
 overrides both.
@@ -58,6 +59,9 @@ class EvalConfig(_Strict):
     system_prompt: str | None = None  # None: the benchmark's; "" for none
     prompt_suffix: str | None = None  # None: "<think>" for code in reference mode, else ""
     judge: JudgeConfig = JudgeConfig()
+    # A venv / install prefix whose site-packages the judged code may import, mounted read-only
+    # (``make_sandbox(env=...)``; BigCodeBench needs its requirements there). None: the bare standard library.
+    sandbox_env: str | None = None
 
     def stw(self, default_stop: tuple[str, ...] = ()) -> STWConfig:
         return STWConfig(
@@ -136,6 +140,10 @@ def run_eval(
     bench = get_benchmark(cfg.benchmark, cfg.source, cfg.split, **cfg.options)
     stw_cfg = cfg.stw(bench.stop)
     preflight_eval(model, cfg.backend, bench.source)  # an unreachable model or source fails here, in seconds
+    if cfg.sandbox_env:  # a missing env, or one for another Python, fails now, not after the generation
+        from z1data.sandbox.bwrap import env_site
+
+        env_site(cfg.sandbox_env)
     every = bench.items()
     items = every if cfg.limit is None else every[: cfg.limit]
     system = bench.system_prompt if cfg.system_prompt is None else (cfg.system_prompt or None)
@@ -146,13 +154,13 @@ def run_eval(
     identity = json.dumps([model_identity(model), cfg.backend, cfg.engine], sort_keys=True)
     engine = JournalEngine(inner, out_dir / JOURNAL, identity=identity, out=log)
     try:
-        prompts = [engine.render_chat(bench.messages(it, system)) + suffix for it in items]
+        prompts = [engine.render_chat(bench.messages(it, system)) + bench.prefill(it) + suffix for it in items]
         t0 = time.perf_counter()
         by_budget = run_stw(engine, prompts, stw_cfg)
         gen_s = time.perf_counter() - t0
     finally:
         engine.close()
-    judge = JudgeOptions(cfg.judge.time_limit_s, cfg.judge.memory_mb, cfg.judge.workers)
+    judge = JudgeOptions(cfg.judge.time_limit_s, cfg.judge.memory_mb, cfg.judge.workers, cfg.sandbox_env)
     summaries = []
     with (out_dir / "samples.jsonl").open("w") as f:
         for b, samples in by_budget.items():

@@ -5,8 +5,10 @@ nothing about expected outputs or verdicts (that is ``z1data.judge``, which comp
 
 * ``program``: a Python program run on ``stdin``; its stdout comes back to be compared.
 * ``call``: the solution's ``fn_name(*args)``; the result comes back as plain data (``plain.py``).
-* ``check``: assert-style test code (HumanEval's ``check(candidate)``) run against the solution; the
-  test code is handed over out of the solution's reach, and only the driver's verdict comes back.
+* ``check``: assert-style test code (HumanEval's ``check(candidate)``) or a test file run against the
+  solution; the test code is handed over out of the solution's reach, and only the driver's verdict comes back.
+* ``inline``: a test file run in the solution's own process, as BigCodeBench's harness runs it (the tests
+  see the solution's files, patches and random state; the solution could fake their report).
 
 ``z1data.sandbox.pool.WorkerPool`` is the implementation (bubblewrap-isolated warm workers, or an
 explicitly unisolated variant).
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Literal, Self
 
-JobMode = Literal["program", "call", "check"]
+JobMode = Literal["program", "call", "check", "inline"]
 
 
 class SandboxUnavailable(RuntimeError):

@@ -89,6 +89,16 @@ def run(secret: dict[str, Any], rpc: Any, names: list[str], fatal: tuple[type[Ba
     return _pytest(secret["check"], fatal)
 
 
+class _Never(BaseException):
+    """Inline mode has no channel to lose."""
+
+
+def run_inline(code: str, framework: str) -> list[dict]:
+    """Inline mode (``harness.run_inline``): the test file in the solution's own process."""
+    sys.dont_write_bytecode = True
+    return _unittest(code, (_Never,)) if framework == "unittest" else _pytest(code, (_Never,))
+
+
 # ---------------------------------------------------------------- unittest
 def _unittest(code: str, fatal: tuple[type[BaseException], ...]) -> list[dict]:
     import unittest

@@ -199,6 +199,36 @@ def run_call(code: str, fn_name: str, args_json: str, out_fd: int) -> int:
     return 0
 
 
+def run_inline(code: str, tests: str, framework: str, module: str, out_fd: int) -> int:
+    """Inline mode: the solution as module ``module`` and its test file in this one process, as
+    BigCodeBench's harness runs them; the per-test report goes to ``out_fd``. Not tamper-proof: the
+    solution shares the process with the framework (``judge.py`` says where this mode is used)."""
+    _std_streams()
+    mod = types.ModuleType(module)
+    mod.__file__ = f"{module}.py"
+    sys.modules[module] = mod
+    try:
+        exec(compile(code, mod.__file__, "exec", dont_inherit=True), mod.__dict__)
+        reply: dict[str, Any] = {"status": "tests", "tests": _filetests().run_inline(tests, framework)}
+    except SystemExit as e:
+        reply = {"status": "ended", "detail": f"exited while loading (status {e.code!r})"}
+    except BaseException as e:
+        _print_exc(e)
+        reply = {"status": "error", "type": type(e).__name__, "detail": f"{type(e).__name__}: {_text(e)}"}
+    view = memoryview(json.dumps(reply).encode())
+    while view:
+        view = view[os.write(out_fd, view) :]
+    return 0
+
+
+def _filetests() -> Any:
+    try:
+        from . import filetests
+    except ImportError:  # in the sandbox: imported by the worker at start
+        filetests = sys.modules["filetests"]
+    return filetests
+
+
 def serve(code: str, prelude: str | None, setup: str | None, rx: int, tx: int) -> int:
     """Check mode, solution side: load the code (then the problem's setup code, as MBPP's runner does),
     announce its callables, answer requests until EOF."""
@@ -341,11 +371,7 @@ def _verdict(secret: dict[str, Any], rx: int, tx: int) -> dict[str, Any]:
 
 def _file_verdict(secret: dict[str, Any], rpc: Rpc, names: list[str]) -> dict[str, Any]:
     try:
-        from . import filetests
-    except ImportError:  # in the sandbox: imported by the worker at start
-        filetests = sys.modules["filetests"]
-    try:
-        tests = filetests.run(secret, rpc, names, (_Ended, _NotPlain))
+        tests = _filetests().run(secret, rpc, names, (_Ended, _NotPlain))
     except _Ended as e:
         return {"status": "ended", "detail": _text(e)}
     except BaseException as e:

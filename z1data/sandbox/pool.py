@@ -127,6 +127,8 @@ class WorkerPool(Sandbox):
         payload = {"code": job.code, "fn_name": job.fn_name, "args_json": job.args_json}
         if job.mode == "check":  # the problem's own code runs first in the solution's process too (public)
             payload["prelude"], payload["setup"] = job.helpers, job.setup
+        if job.mode == "inline":  # the tests run in the solution's process: nothing is secret
+            payload |= {"tests": job.check_code, "framework": job.framework, "module": job.module}
         fds = {"payload": memfd_in(json.dumps(payload).encode()), "stderr": memfd_out(lim["out_bytes"])}
         if job.stdin:
             fds["stdin"] = memfd_in(job.stdin.encode("utf-8", "surrogateescape"))

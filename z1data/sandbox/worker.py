@@ -62,6 +62,8 @@ def _solution(isolated: bool, req: dict[str, Any], fds: dict[int, int], workdir:
             status = harness.run_program(job["code"])
         elif req["mode"] == "call":
             status = harness.run_call(job["code"], job["fn_name"], job["args_json"], 4)
+        elif req["mode"] == "inline":
+            status = harness.run_inline(job["code"], job["tests"], job["framework"], job["module"], 4)
         else:
             status = harness.serve(job["code"], job.get("prelude"), job.get("setup"), 4, 5)
     except BaseException as e:
@@ -93,7 +95,7 @@ def execute(req: dict[str, Any], fds: dict[str, int], isolated: bool) -> dict[st
     s_fds = {0: fds.get("stdin", null), 1: fds.get("stdout", null), 2: fds["stderr"], 3: fds["payload"]}
     c_fds: dict[int, int] = {}
     pipes: list[int] = []
-    if req["mode"] == "call":
+    if req["mode"] in ("call", "inline"):
         s_fds[4] = fds["result"]
     elif req["mode"] == "check":
         c2s_r, c2s_w = os.pipe()

@@ -36,13 +36,14 @@ class JudgeOptions:
     time_limit_s: float = 4.0  # per test
     memory_mb: int = 1024
     workers: int | None = None  # concurrent executions (default: CPU count)
+    sandbox_env: str | None = None  # a venv / prefix whose site-packages the code may import (BigCodeBench's)
 
 
-def default_sandbox() -> Sandbox:
-    """The one place that picks the code-execution sandbox for evals."""
+def default_sandbox(env: str | None = None) -> Sandbox:
+    """The one place that picks the code-execution sandbox for evals; ``env``: ``make_sandbox(env=...)``."""
     from z1data.sandbox import make_sandbox
 
-    return make_sandbox()
+    return make_sandbox(env=env)
 
 
 class Benchmark(ABC):
@@ -79,6 +80,11 @@ class Benchmark(ABC):
         turns = [{"role": "system", "content": system}] if system else []
         return [*turns, {"role": "user", "content": item.question}]
 
+    def prefill(self, item: Item) -> str:
+        """The start of the assistant turn, written for the model after the rendered chat (and before the mode's
+        suffix): Z1's BigCodeBench prompt opens the answer's code block. The response continues it."""
+        return ""
+
     def rows(self, config_name: str | None = None) -> list[dict[str, Any]]:
         if not self.source:
             raise ValueError(f"{self.name}: set `source` to a Hub name or a local JSONL/Parquet file")
@@ -95,21 +101,26 @@ class CodeBenchmark(Benchmark):
 
     kind = "code"
 
+    def extract(self, item: Item, response: str) -> str | None:
+        """The code in a response (``None``: none): the last fenced Python block (``z1data.extract``)."""
+        from z1data.extract import extract_code
+
+        return extract_code(response)
+
     def prepare(self, item: Item, code: str) -> str:
         """The program to judge from the extracted code (benchmarks add starter imports and the like)."""
         return code
 
     def score(self, items: list[Item], responses: list[str], judge: JudgeOptions) -> list[Score]:
-        from z1data.extract import extract_code
         from z1data.judge import judge_many
         from z1data.sandbox import Limits
 
         jobs: list[tuple[Problem, str | None, str]] = []
         for j, (item, response) in enumerate(zip(items, responses, strict=True)):
-            code = extract_code(response)
+            code = self.extract(item, response)
             jobs.append((item.target, self.prepare(item, code) if code else None, f"{item.id}#{j}"))
         limits = Limits(time_s=judge.time_limit_s, memory_mb=judge.memory_mb)
-        with default_sandbox() as sandbox:
+        with default_sandbox(judge.sandbox_env) as sandbox:
             return [Score(v.passed, v.status) for v in judge_many(jobs, sandbox, limits, workers=judge.workers)]
 
 
