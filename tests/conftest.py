@@ -13,7 +13,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+TINY = REPO / "recipes" / "tiny.yaml"  # the fast offline recipe most tests build (random tiny teacher)
+QUICKSTART = REPO / "recipes" / "quickstart.yaml"  # the README's: a real model (smol:135m) on a HumanEval subset
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Shared by the Ray and Slurm tests: the reduced quickstart, built locally once, is the reference."""
+"""Shared by the Ray and Slurm tests: the reduced tiny recipe, built locally once, is the reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.recipe import load_recipe
 from z1data.run import build
 from z1data.version import BuildResult
@@ -25,5 +25,5 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def local_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    """The reduced quickstart built with the local executor: what every other executor must reproduce."""
-    return build(load_recipe(QUICKSTART, SMALL), "ref", tmp_path_factory.mktemp("local"))
+    """The reduced tiny recipe built with the local executor: what every other executor must reproduce."""
+    return build(load_recipe(TINY, SMALL), "ref", tmp_path_factory.mktemp("local"))

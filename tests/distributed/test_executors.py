@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from datatrove.executor import LocalPipelineExecutor
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from tests.distributed.conftest import SLURM_RECIPE
 from z1data.executors import SlurmExecutor, make_executor, resources
 from z1data.recipe import Recipe, RecipeError, load_recipe
@@ -22,11 +22,11 @@ from z1data.stages.source import SourceStage
 
 def test_executor_block_is_validated_and_round_trips() -> None:
     with pytest.raises(RecipeError, match=r"executor\.stages"):
-        load_recipe(QUICKSTART, ["executor.stages.generat.gpus=1"])  # a typo in a stage name
+        load_recipe(TINY, ["executor.stages.generat.gpus=1"])  # a typo in a stage name
     with pytest.raises(RecipeError, match=r"executor\.slurm\.partiton"):
-        load_recipe(QUICKSTART, ["executor.slurm.partiton=gpu"])
+        load_recipe(TINY, ["executor.slurm.partiton=gpu"])
     with pytest.raises(RecipeError, match=r"executor\.kind"):
-        load_recipe(QUICKSTART, ["executor.kind=dask"])
+        load_recipe(TINY, ["executor.kind=dask"])
     recipe = load_recipe(SLURM_RECIPE)
     assert Recipe.model_validate(recipe.as_dict() | {"name": recipe.name}) == recipe  # what a node reads back
 
@@ -46,8 +46,8 @@ def test_stage_overrides_apply_and_global_stages_use_one_task(tmp_path: Path) ->
 
 
 def test_make_executor_picks_the_kind(tmp_path: Path) -> None:
-    step = GenerateStage.from_recipe(load_recipe(QUICKSTART), None, tmp_path / "g")
-    local = make_executor(load_recipe(QUICKSTART), "generate", step, tmp_path / "logs")
+    step = GenerateStage.from_recipe(load_recipe(TINY), None, tmp_path / "g")
+    local = make_executor(load_recipe(TINY), "generate", step, tmp_path / "logs")
     assert isinstance(local, LocalPipelineExecutor) and local.world_size == 2
     slurm = make_executor(load_recipe(SLURM_RECIPE), "generate", step, tmp_path / "logs")
     assert isinstance(slurm, SlurmExecutor) and slurm.world_size == 2
@@ -75,5 +75,5 @@ def test_relaunch_with_another_task_count_finishes_every_shard(tmp_path: Path) -
     (tmp_path / "logs" / "tasks-4" / "completions" / "00001").touch()
     # Relaunched with 2 tasks, rank 1 owns shards 1 and 3: the old marker must not make it skip shard 3.
     step = Toy(None, num_shards=4, out_dir=tmp_path / "toy")
-    make_executor(load_recipe(QUICKSTART, ["executor.tasks=2"]), "toy", step, tmp_path / "logs").run()
+    make_executor(load_recipe(TINY, ["executor.tasks=2"]), "toy", step, tmp_path / "logs").run()
     assert all(shard_done(tmp_path / "toy", i) for i in range(4))

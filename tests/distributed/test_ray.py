@@ -1,4 +1,4 @@
-"""Ray: the reduced quickstart on a local Ray cluster gives the local build's content hash, also when a Ray
+"""Ray: the reduced tiny recipe on a local Ray cluster gives the local build's content hash, also when a Ray
 worker is SIGKILLed mid-task (datatrove resubmits the task; it redoes only the shards not yet written)."""
 
 from __future__ import annotations

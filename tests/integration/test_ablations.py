@@ -1,4 +1,4 @@
-"""Every ablation recipe builds offline on the quickstart source; diff, export and push see the versions."""
+"""Every ablation recipe builds offline on the tiny recipe (HumanEval); diff, export and push see the versions."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from loguru import logger
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.recipe import load_recipe
 from z1data.run import build
 from z1data.version import content_hash, load_manifest, recover_version
@@ -112,7 +112,7 @@ def leftovers(recipe_dir: Path) -> list[str]:
 
 def forced_rebuild(data: Path, env: dict[str, str], spec: str) -> subprocess.CompletedProcess[str]:
     sets = [x for o in NEW for x in ("--set", o)]
-    cmd = [sys.executable, "-m", "z1data.cli", "build", str(QUICKSTART), "--version", "v", "--data-dir", str(data)]
+    cmd = [sys.executable, "-m", "z1data.cli", "build", str(TINY), "--version", "v", "--data-dir", str(data)]
     return subprocess.run(
         [*cmd, *sets, "--force"], env={**env, "Z1_KILL_AT": spec}, capture_output=True, text=True, timeout=300
     )
@@ -127,7 +127,7 @@ def test_sigkill_during_forced_rebuild_leaves_one_complete_version(tmp_path: Pat
     if not exchange:
         env["Z1_NO_EXCHANGE"] = "1"
     data = tmp_path / "data"
-    old_recipe, new_recipe = load_recipe(QUICKSTART, OLD), load_recipe(QUICKSTART, NEW)
+    old_recipe, new_recipe = load_recipe(TINY, OLD), load_recipe(TINY, NEW)
     hashes = {"old": build(old_recipe, "v", data).content_hash, "new": build(new_recipe, "warm", data).content_hash}
     assert hashes["old"] != hashes["new"]
     recipe_dir = data / old_recipe.name

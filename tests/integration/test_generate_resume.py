@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.recipe import load_recipe
 from z1data.run import build, plan
 from z1data.teachers.cache import read_records
@@ -58,7 +58,7 @@ OVERRIDES = [
 
 def cli(data: Path, version: str) -> list[str]:
     sets = [x for o in OVERRIDES for x in ("--set", o)]
-    build_args = ["build", str(QUICKSTART), "--version", version, "--data-dir", str(data)]
+    build_args = ["build", str(TINY), "--version", version, "--data-dir", str(data)]
     return [sys.executable, "-m", "z1data.cli", *build_args, *sets]
 
 
@@ -88,7 +88,7 @@ def test_sigkill_mid_generate_then_resume_sends_nothing_twice(tmp_path: Path) ->
     log = tmp_path / "sent.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "Z1_TEST_SENT_LOG": str(log)}
     data = tmp_path / "killed"
-    recipe = load_recipe(QUICKSTART, OVERRIDES)
+    recipe = load_recipe(TINY, OVERRIDES)
     gen_dir = {r.name: r.dir for r in plan(recipe, data)}["generate"]
     cmd = cli(data, "k")
 

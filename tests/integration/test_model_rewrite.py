@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from z1data.hashing import file_sha256
 from z1data.recipe import load_recipe
 from z1data.run import build, plan
@@ -62,7 +62,7 @@ def test_new_version_regenerates_after_in_place_rewrite(tiny_model_dir: Path, tm
         f"generate.teachers.0.model={teacher}",
         "generate.teachers.0.sampling.max_new_tokens=8",
     ]
-    recipe = load_recipe(QUICKSTART, overrides)
+    recipe = load_recipe(TINY, overrides)
     data = tmp_path / "data"
 
     v1 = build(recipe, "v1", data)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.recipe import load_recipe
 from z1data.run import build
 from z1data.version import content_hash, load_manifest
@@ -37,20 +37,20 @@ def test_prove_writes_results_beside_the_version_and_keeps_its_hash(tmp_path: Pa
     torch.set_num_threads(1)  # a tiny model gains nothing from threads on a busy box
     data, versions = tmp_path / "data", []
     for name, extra in (("v1", []), ("v2", ["bucket.short_max_tokens=64"])):
-        recipe = load_recipe(QUICKSTART, ["sources.0.limit=6", REPLAY_ONLY, *extra])
+        recipe = load_recipe(TINY, ["sources.0.limit=6", REPLAY_ONLY, *extra])
         versions.append(build(recipe, name, data).version_dir)
     v1 = versions[0]
     before = load_manifest(v1)
 
     log = io.StringIO()
     r = prove(v1, TRAIN, EVAL, train_sets=["max_steps=2"], eval_sets=EVAL_SETS, models_dir=tmp_path / "models", log=log)
-    assert r.trained and r.model_dir == tmp_path / "models" / "tiny-cpu" / "quickstart" / "v1"
+    assert r.trained and r.model_dir == tmp_path / "models" / "tiny-cpu" / "tiny" / "v1"
     run = v1 / "evals" / "tiny-cpu--tiny-cpu"
     assert r.run_dir == run
     for f in ("results.json", "results.md", "samples.jsonl", "scaling.png", "generations.jsonl"):
         assert (run / f).is_file(), f
     res = json.loads((run / "results.json").read_text())
-    assert res["label"] == "quickstart/v1" and res["problems"] == 2 and res["total_problems"] == 164
+    assert res["label"] == "tiny/v1" and res["problems"] == 2 and res["total_problems"] == 164
     assert res["version"]["content_hash"] == before["content_hash"]
     assert res["train"]["steps"] == 2 and res["train"]["rows"] == 6 and res["train"]["dropped_overlong"] == 0
     assert [b["budget"] for b in res["budgets"]] == [16, 32]
@@ -74,5 +74,5 @@ def test_prove_writes_results_beside_the_version_and_keeps_its_hash(tmp_path: Pa
           models_dir=tmp_path / "models", log=io.StringIO())  # fmt: skip
     md, png = compare([str(v) for v in versions], tmp_path / "report")
     table = md.read_text()
-    assert "quickstart/v1" in table and "quickstart/v2" in table and "2 run(s)" in table
+    assert "tiny/v1" in table and "tiny/v2" in table and "2 run(s)" in table
     assert png.stat().st_size > 1000

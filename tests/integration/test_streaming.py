@@ -1,6 +1,6 @@
 """Streaming paths give the rows the whole-shard code gave: the same content hash with batches of 2 rows.
 
-The quickstart's shards hold ~40 rows, under one batch (``stage.BATCH_ROWS`` = 1,000), so this test shrinks
+The tiny recipe's shards hold ~40 rows, under one batch (``stage.BATCH_ROWS`` = 1,000), so this test shrinks
 the batch, the source's spill buffer and the version writer's buffers to 2 rows: every stage then streams
 many batches per shard, the source spills and sorts, a global stage (dedup, select) decides over summaries
 and streams its shards, and the version writer flushes many row groups. The pinned hash is what the code

@@ -1,4 +1,4 @@
-"""End to end: the quickstart recipe on a reduced problem count, through every stage."""
+"""End to end: the tiny recipe (recipes/tiny.yaml, the fast offline one) on fewer problems, through every stage."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from z1data.recipe import load_recipe
 from z1data.run import build, plan
 from z1data.version import VersionExistsError, check_funnel, load_manifest
@@ -24,7 +24,7 @@ SMALL = ["sources.0.limit=16", "generate.teachers.0.sampling.max_new_tokens=24"]
 
 
 def test_build_adds_up_loads_and_is_reproducible(tmp_path: Path) -> None:
-    recipe = load_recipe(QUICKSTART, SMALL)
+    recipe = load_recipe(TINY, SMALL)
     first = build(recipe, "t1", tmp_path / "a")
     m = load_manifest(first.version_dir)
     assert first.rows == 32 and m["rows"] == 32  # 16 problems x (1 tiny sample + 1 canonical)
@@ -61,17 +61,17 @@ def test_build_adds_up_loads_and_is_reproducible(tmp_path: Path) -> None:
     assert again.reused and again.content_hash == first.content_hash
 
     # From scratch in another directory, with another task split: the same content hash.
-    other = load_recipe(QUICKSTART, [*SMALL, "executor.tasks=1"])
+    other = load_recipe(TINY, [*SMALL, "executor.tasks=1"])
     fresh = build(other, "t1", tmp_path / "b")
     assert not fresh.reused and fresh.content_hash == first.content_hash
 
     # A recipe edit that leaves the rows unchanged keeps the version (same content hash).
-    reworded = load_recipe(QUICKSTART, [*SMALL, "description=same rows, new words"])
+    reworded = load_recipe(TINY, [*SMALL, "description=same rows, new words"])
     kept = build(reworded, "t1", tmp_path / "a")
     assert kept.reused and kept.content_hash == first.content_hash
 
     # Different content under the same VERSION refuses, unless forced.
-    changed = load_recipe(QUICKSTART, [*SMALL, "bucket.short_max_tokens=40"])
+    changed = load_recipe(TINY, [*SMALL, "bucket.short_max_tokens=40"])
     with pytest.raises(VersionExistsError, match="--force"):
         build(changed, "t1", tmp_path / "a")
     stages_before = {r.name: r.dir for r in plan(recipe, tmp_path / "a")}
@@ -92,7 +92,7 @@ def _cli(data_dir: Path, version: str, *overrides: str) -> list[str]:
         "-m",
         "z1data.cli",
         "build",
-        str(QUICKSTART),
+        str(TINY),
         "--version",
         version,
         "--data-dir",
@@ -104,7 +104,7 @@ def _cli(data_dir: Path, version: str, *overrides: str) -> list[str]:
 def test_sigkill_mid_stage_then_resume_gives_same_hash(tmp_path: Path) -> None:
     overrides = ["sources.0.limit=48", "shards=8", "executor.tasks=1", "generate.teachers.0.sampling.max_new_tokens=48"]
     data = tmp_path / "killed"
-    recipe = load_recipe(QUICKSTART, overrides)
+    recipe = load_recipe(TINY, overrides)
     gen_dir = {r.name: r.dir for r in plan(recipe, data)}["generate"]
     proc = subprocess.Popen(
         _cli(data, "k", *overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

@@ -1,4 +1,4 @@
-"""End to end: quickstart version -> a few SFT steps of the tiny model -> a two-budget STW sweep -> report."""
+"""End to end: tiny recipe version -> a few SFT steps of the tiny model -> a two-budget STW sweep -> report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.recipe import load_recipe
 from z1data.run import build
 
@@ -31,7 +31,7 @@ def z1data_cli(*argv: str) -> int:
 
 def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
     pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
-    recipe = load_recipe(QUICKSTART, ["sources.0.limit=8", "generate.teachers.0.sampling.max_new_tokens=24"])
+    recipe = load_recipe(TINY, ["sources.0.limit=8", "generate.teachers.0.sampling.max_new_tokens=24"])
     version = build(recipe, "it", tmp_path / "data").version_dir
 
     model = tmp_path / "model"
@@ -59,7 +59,7 @@ def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
     assert rc == 0
     run = model / "eval" / "humaneval-stw"  # beside the model
     results = json.loads((run / "results.json").read_text())
-    assert results["label"] == "model (quickstart/it)" and results["problems"] == 4
+    assert results["label"] == "model (tiny/it)" and results["problems"] == 4
     assert [b["budget"] for b in results["budgets"]] == list(BUDGETS)
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 4 * len(BUDGETS)

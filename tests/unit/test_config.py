@@ -14,7 +14,7 @@ from z1data.eval.runner import load_eval_config
 from z1data.recipe import RecipeError, load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+TINY = REPO / "recipes" / "tiny.yaml"
 HUMANEVAL_STW = REPO / "recipes" / "eval" / "humaneval-stw.yaml"
 TINY_CPU = REPO / "recipes" / "train" / "tiny-cpu.yaml"
 
@@ -97,7 +97,7 @@ def test_config_module_imports_nothing_from_z1data() -> None:
 
 # ---------------------------------------------------------------- recipes
 def test_recipe_extends_and_errors_stay_recipe_errors(tmp_path: Path) -> None:
-    text = f"extends: {QUICKSTART}\nbucket: {{short_max_tokens: 99}}\n"
+    text = f"extends: {TINY}\nbucket: {{short_max_tokens: 99}}\n"
     child = write(tmp_path / "recipes" / "ab" / "short.yaml", text)
     r = load_recipe(child)
     assert r.name == "ab/short" and r.bucket.short_max_tokens == 99 and r.bucket.tokenizer == "tiny:qwen2"

@@ -13,7 +13,7 @@ import pytest
 from loguru import logger
 from rich.console import Console
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from z1data.console import (
     LIBRARY_LOGGERS,
     BuildConsole,
@@ -32,7 +32,7 @@ BANNERS = ("PIPELINE", "📉", "Stats:", "Launching pipeline", "Total Runtime", 
 
 
 def _build(data: Path, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "z1data.cli", "build", str(QUICKSTART), "--version", "v1", "--data-dir", str(data)]
+    cmd = [sys.executable, "-m", "z1data.cli", "build", str(TINY), "--version", "v1", "--data-dir", str(data)]
     # workers=2: source (one task) runs in this process, the other stages in a worker pool: both paths
     cmd += ["--set", REPLAY_ONLY, "--set", "shards=2", "--set", "executor.workers=2", *extra]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
@@ -52,7 +52,7 @@ def test_build_console_without_a_tty(tmp_path: Path) -> None:
         assert re.search(r"in 164 +· +kept 164 +· +dropped 0", line), line
     [done] = [x for x in lines if x.startswith("built ")]
     content_hash = re.search(r"content hash ([0-9a-f]{64})", done)
-    assert content_hash and str(data / "quickstart" / "v1") in done
+    assert content_hash and str(data / "tiny" / "v1") in done
     rows = {x.split()[0]: x.split() for x in lines if x.split() and x.split()[0] in (*STAGES, "total")}
     assert set(rows) == {*STAGES, "total"} and rows["bucket"][1:3] == ["164", "164"]  # the summary table
     assert "warnings: 0" in text

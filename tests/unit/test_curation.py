@@ -48,10 +48,10 @@ def _summary(i: int, pid: str, n: int, bucket: str, passed: bool) -> dict[str, A
 
 
 def _decide(select: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    from tests.conftest import QUICKSTART
+    from tests.conftest import TINY
     from z1data.recipe import load_recipe
 
-    recipe = load_recipe(QUICKSTART)
+    recipe = load_recipe(TINY)
     return SelectStage(SelectConfig.model_validate(select), seed=recipe.seed).decide(summaries)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from z1data.engines import SamplingParams, make_engine
 from z1data.engines.openai import OpenAIEngine, backoff_delay, parse_retry_after
 from z1data.recipe import load_recipe
@@ -261,7 +261,7 @@ def test_build_drops_failed_requests_with_a_reason_and_resumes(server: tuple[str
         f"generate.teachers.0={{name: srv, backend: openai, model: 'tiny:qwen2', base_url: '{url}', "
         "max_retries: 1, max_concurrency: 4, samples: 2, sampling: {temperature: 1.0, max_new_tokens: 8}}",
     ]
-    recipe = load_recipe(QUICKSTART, overrides)
+    recipe = load_recipe(TINY, overrides)
     import z1data.engines.openai as mod
 
     orig = mod.OpenAIEngine.__init__

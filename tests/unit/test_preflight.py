@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import REPO, TINY
 from z1data.preflight import Need, PreflightError, looks_like_path, preflight_eval, preflight_recipe, problem
 from z1data.recipe import load_recipe
 
@@ -60,7 +60,7 @@ def test_every_unreachable_input_is_listed_with_its_key(empty_hub_cache: Path) -
 
 
 def test_reachable_recipes_pass(empty_hub_cache: Path) -> None:
-    preflight_recipe(load_recipe(QUICKSTART))  # humaneval + tiny:qwen2 models
+    preflight_recipe(load_recipe(TINY))  # humaneval + tiny:qwen2 models
     preflight_recipe(load_recipe(IMPORT_Z1, [*LOCAL_COPY, "bucket.tokenizer=tiny:qwen2"]))
 
 
@@ -93,7 +93,7 @@ def test_eval_preflight_names_model_and_source(empty_hub_cache: Path) -> None:
 
 def test_an_openai_server_that_does_not_answer_is_one_warning_up_front(empty_hub_cache: Path) -> None:
     teacher = "{name: api, backend: openai, model: tiny:qwen2, base_url: 'http://127.0.0.1:9/v1', max_retries: 2}"
-    recipe = load_recipe(QUICKSTART, [f"generate.teachers=[{teacher}]"])
+    recipe = load_recipe(TINY, [f"generate.teachers=[{teacher}]"])
     seen: list[str] = []
     sink = logger.add(lambda m: seen.append(str(m.record["message"])), level="WARNING")
     try:

@@ -10,11 +10,11 @@ import yaml
 from z1data.recipe import Recipe, RecipeError, apply_override, load_recipe, recipe_name
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+TINY = REPO / "recipes" / "tiny.yaml"
 
 
-def quickstart_data() -> dict:
-    return yaml.safe_load(QUICKSTART.read_text())
+def tiny_data() -> dict:
+    return yaml.safe_load(TINY.read_text())
 
 
 def write(path: Path, data: dict | str) -> Path:
@@ -30,10 +30,10 @@ def error_of(path: Path, overrides: list[str] | None = None) -> str:
 
 
 # ---------------------------------------------------------------- loading
-def test_quickstart_loads() -> None:
-    r = load_recipe(QUICKSTART)
+def test_tiny_recipe_loads() -> None:
+    r = load_recipe(TINY)
     assert isinstance(r, Recipe)
-    assert r.name == "quickstart"
+    assert r.name == "tiny"
     assert [s.kind for s in r.sources] == ["humaneval"]
     assert [(t.name, t.backend) for t in r.generate.teachers] == [
         ("tiny-qwen2", "transformers"),
@@ -62,7 +62,7 @@ def test_missing_file_names_path(tmp_path: Path) -> None:
     ],
 )
 def test_unknown_key_names_key_and_file(tmp_path: Path, mutate, key: str) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     mutate(data)
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
@@ -80,7 +80,7 @@ def test_unknown_key_names_key_and_file(tmp_path: Path, mutate, key: str) -> Non
     ],
 )
 def test_wrong_type_names_key_file_and_value(tmp_path: Path, mutate, key: str, value: str) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     mutate(data)
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
@@ -88,7 +88,7 @@ def test_wrong_type_names_key_file_and_value(tmp_path: Path, mutate, key: str, v
 
 
 def test_missing_required_block(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     del data["bucket"]
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
@@ -113,34 +113,34 @@ def test_non_utf8_and_non_mapping_yaml_name_file(tmp_path: Path) -> None:
 
 
 def test_name_key_is_refused(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     data["name"] = "my-dataset"
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
     assert str(path) in msg and "'name'" in msg
     with pytest.raises(RecipeError, match="'name'"):
-        load_recipe(QUICKSTART, ["name=sneaky"])
+        load_recipe(TINY, ["name=sneaky"])
 
 
 # ---------------------------------------------------------------- --set overrides
 def test_set_parses_value_as_yaml() -> None:
-    r = load_recipe(QUICKSTART, ["bucket.short_max_tokens=512", "verify.require_pass=true", "description=a b"])
+    r = load_recipe(TINY, ["bucket.short_max_tokens=512", "verify.require_pass=true", "description=a b"])
     assert r.bucket.short_max_tokens == 512 and isinstance(r.bucket.short_max_tokens, int)
     assert r.verify.require_pass is True
     assert r.description == "a b"
     # The value may contain '=': only the first one splits key from value.
-    assert load_recipe(QUICKSTART, ["description=x=1"]).description == "x=1"
+    assert load_recipe(TINY, ["description=x=1"]).description == "x=1"
 
 
 def test_set_indexes_lists() -> None:
-    r = load_recipe(QUICKSTART, ["sources.0.limit=3", "generate.teachers.0.sampling.max_new_tokens=8"])
+    r = load_recipe(TINY, ["sources.0.limit=3", "generate.teachers.0.sampling.max_new_tokens=8"])
     assert r.sources[0].limit == 3
     assert r.generate.teachers[0].sampling.max_new_tokens == 8
     assert r.generate.teachers[1].sampling.max_new_tokens == 4096  # the other teacher is untouched
 
 
 def test_set_creates_missing_blocks() -> None:
-    data = quickstart_data()
+    data = tiny_data()
     del data["verify"]
     apply_override(data, "verify.memory_mb=256")
     assert data["verify"] == {"memory_mb": 256}
@@ -163,9 +163,9 @@ def test_set_creates_missing_blocks() -> None:
 )
 def test_bad_set_is_a_recipe_error(assignment: str, expect: str) -> None:
     with pytest.raises(RecipeError) as ei:
-        load_recipe(QUICKSTART, [assignment])
+        load_recipe(TINY, [assignment])
     msg = str(ei.value)
-    assert str(QUICKSTART) in msg and expect in msg
+    assert str(TINY) in msg and expect in msg
 
 
 # ---------------------------------------------------------------- names
@@ -180,18 +180,18 @@ def test_recipe_name_from_path(tmp_path: Path) -> None:
 
 
 def test_load_sets_name_from_path(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     assert load_recipe(write(tmp_path / "recipes" / "ablations" / "short.yaml", data)).name == "ablations/short"
     assert load_recipe(write(tmp_path / "loose.yaml", data)).name == "loose"
 
 
 # ---------------------------------------------------------------- hash
 def test_hash_is_stable_and_ignores_formatting(tmp_path: Path) -> None:
-    base = load_recipe(QUICKSTART)
+    base = load_recipe(TINY)
     h = base.hash()
-    assert len(h) == 64 and h == load_recipe(QUICKSTART).hash()
+    assert len(h) == 64 and h == load_recipe(TINY).hash()
     # Same content written differently (key order, flow style, no comments, explicit defaults) and at another path.
-    data = quickstart_data()
+    data = tiny_data()
     data["verify"]["stop_on_first_failure"] = False  # the default, spelled out
     data = dict(reversed(list(data.items())))
     other = write(tmp_path / "recipes" / "other.yaml", yaml.safe_dump(data, default_flow_style=True, sort_keys=True))
@@ -211,12 +211,12 @@ def test_hash_is_stable_and_ignores_formatting(tmp_path: Path) -> None:
     ],
 )
 def test_hash_changes_with_semantic_value(assignment: str) -> None:
-    assert load_recipe(QUICKSTART, [assignment]).hash() != load_recipe(QUICKSTART).hash()
+    assert load_recipe(TINY, [assignment]).hash() != load_recipe(TINY).hash()
 
 
 # ---------------------------------------------------------------- teachers
 def test_replay_teacher_needs_replay_block(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     del data["generate"]["teachers"][1]["replay"]
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
@@ -224,7 +224,7 @@ def test_replay_teacher_needs_replay_block(tmp_path: Path) -> None:
 
 
 def test_transformers_teacher_needs_model(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     del data["generate"]["teachers"][0]["model"]
     path = write(tmp_path / "r.yaml", data)
     msg = error_of(path)
@@ -232,16 +232,16 @@ def test_transformers_teacher_needs_model(tmp_path: Path) -> None:
 
 
 def test_teacher_names_unique_and_list_non_empty(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     data["generate"]["teachers"][1]["name"] = "tiny-qwen2"
     assert "unique" in error_of(write(tmp_path / "dup.yaml", data))
-    data = quickstart_data()
+    data = tiny_data()
     data["generate"]["teachers"] = []
     assert "generate.teachers" in error_of(write(tmp_path / "empty.yaml", data))
 
 
 def test_non_humaneval_source_needs_path(tmp_path: Path) -> None:
-    data = quickstart_data()
+    data = tiny_data()
     data["sources"] = [{"kind": "jsonl"}]
     msg = error_of(write(tmp_path / "r.yaml", data))
     assert "sources.0" in msg and "needs 'path'" in msg

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from tests.unit.test_curation import reference_select
 from z1data.recipe import SelectConfig, load_recipe
 from z1data.stages.select import SelectSection, SelectStage, dataset_order, greedy_budget
@@ -39,7 +39,7 @@ def _row(rid: str, n: int, index: int, teacher: str = "t", sample: int = 0, posi
 
 
 def _kept(rows: list[dict[str, Any]], budget: dict[str, Any], teachers: tuple[str, ...] = ("t",)) -> list[str]:
-    seed = load_recipe(QUICKSTART).seed
+    seed = load_recipe(TINY).seed
     stage = SelectStage(SelectSection(SelectConfig.model_validate({"budget": budget}), teachers), seed=seed)
     drops = stage.decide(rows)
     return sorted(r["id"] for r in rows if r["id"] not in drops)
@@ -95,10 +95,10 @@ def test_rows_without_a_position_sort_last_by_id() -> None:
 
 
 def test_section_takes_teacher_order_from_the_recipe() -> None:
-    recipe = load_recipe(QUICKSTART, ["select.budget.tokens=100", "select.budget.mode=sample"])
+    recipe = load_recipe(TINY, ["select.budget.tokens=100", "select.budget.mode=sample"])
     section = SelectStage.section(recipe)
     assert section is not None and section.teachers == ("tiny-qwen2", "canonical")
     assert section.select.budget is not None and section.select.budget.ties == "source"  # the default
-    assert SelectStage.section(load_recipe(QUICKSTART)) is None  # no select block: the stage is skipped
+    assert SelectStage.section(load_recipe(TINY)) is None  # no select block: the stage is skipped
     plain = SelectStage(section.select).fingerprint_params()
     assert SelectStage(section).fingerprint_params() == plain and plain["budget"]["ties"] == "source"

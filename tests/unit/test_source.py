@@ -20,7 +20,7 @@ from z1data.sources.humaneval import humaneval_problems
 from z1data.stages.source import SourceStage, shard_of
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+TINY = REPO / "recipes" / "tiny.yaml"
 
 STDIO = {
     "id": "p-stdio",
@@ -62,8 +62,8 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def recipe_with(tmp_path: Path, sources: list[dict[str, Any]], shards: int = 2) -> Recipe:
-    """A recipe YAML in tmp_path with these sources (generate/bucket blocks from the quickstart)."""
-    data = yaml.safe_load(QUICKSTART.read_text())
+    """A recipe YAML in tmp_path with these sources (generate/bucket blocks from the tiny recipe)."""
+    data = yaml.safe_load(TINY.read_text())
     data["sources"] = sources
     data["shards"] = shards
     path = tmp_path / "recipe.yaml"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import QUICKSTART
+from tests.conftest import TINY
 from tests.vllm.conftest import server_metric
 from z1data.engines import SamplingParams, make_engine
 from z1data.recipe import load_recipe
@@ -96,9 +96,9 @@ def journal(gen_dir: Path) -> tuple[Counter[str], set[str]]:
 def test_kill_mid_generate_then_resume_against_vllm_serve(vllm_server: str, model_dir: Path, tmp_path: Path) -> None:
     overrides = [*OVERRIDES_BASE, teacher_override(vllm_server, model_dir)]
     data = tmp_path / "killed"
-    recipe = load_recipe(QUICKSTART, overrides)
+    recipe = load_recipe(TINY, overrides)
     gen_dir = {r.name: r.dir for r in plan(recipe, data)}["generate"]
-    cmd = [sys.executable, "-m", "z1data.cli", "build", str(QUICKSTART), "--version", "k", "--data-dir", str(data)]
+    cmd = [sys.executable, "-m", "z1data.cli", "build", str(TINY), "--version", "k", "--data-dir", str(data)]
     cmd += [x for o in overrides for x in ("--set", o)]
 
     before = server_metric(vllm_server, SUCCESS)
