@@ -1,15 +1,13 @@
 """The build console: one progress line per stage, a closing summary, and every library log in a file.
 
-Why: datatrove prints a banner and an emoji stat block per task, transformers and tqdm add bars, and a
-warning scrolls past in the flood. Here the driver process owns the terminal: while a stage runs, its tasks'
-stderr (datatrove's console sink, tqdm, warnings, subprocesses) goes to ``<stage dir>/logs/stage.log`` and
-datatrove's own per-task log stays in ``<stage dir>/datatrove/tasks-N/logs/``; the terminal gets one line
-per stage (a live line on a TTY, else one line at the end plus one every ``PLAIN_EVERY_S``) and a summary
-whose warning count is read back from those logs. ``-v`` (``Z1DATA_VERBOSE=1``) shows the logs live instead.
-Two sides: the driver (:class:`BuildConsole`, installed by the CLI) and the task (:func:`task_output`, run by
-``executors.LocalExecutor`` around each datatrove task, in whichever process runs it). Without a console
-(library use, tests, Slurm nodes) both are no-ops and logging is left as it was. Within a stage, progress is
-read from each task's step counters (datatrove's ``stat_update``), sampled into ``logs/progress/<rank>.json``.
+Why: datatrove prints a banner and an emoji stat block per task, transformers and tqdm add bars, and a warning
+scrolls past in the flood. Here the driver owns the terminal: a running stage's task stderr (datatrove's sink,
+tqdm, warnings, subprocesses) goes to ``<stage dir>/logs/stage.log``, datatrove's per-task log stays in
+``<stage dir>/datatrove/tasks-N/logs/``; the terminal gets one line per stage (live on a TTY, else one at the
+end plus one every ``PLAIN_EVERY_S``) and a summary counting the warnings in those logs (``-v`` /
+``Z1DATA_VERBOSE=1``: logs live). The driver side is :class:`BuildConsole` (installed by the CLI), the task side
+:func:`task_output` (run by ``executors.LocalExecutor`` around each task); without a console (library use,
+tests, Slurm nodes) both are no-ops. Progress: each task's step counters, sampled into ``logs/progress/<rank>.json``.
 """
 
 from __future__ import annotations
@@ -57,6 +55,11 @@ def fmt_s(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
+def fmt_rate(per_s: float, unit: str = "rows") -> str:
+    """A rate a person can read: a slow generate stage shows rows/min, not "0.0 rows/s"."""
+    return f"{per_s:.1f} {unit}/s" if per_s >= 1 or per_s == 0 else f"{per_s * 60:.1f} {unit}/min"
+
+
 # ---------------------------------------------------------------- task side
 @dataclass(frozen=True)
 class TaskSettings:
@@ -85,9 +88,8 @@ def _write_counters(path: Path, step: Any) -> None:
 
 @contextmanager
 def task_output(settings: TaskSettings | None, step: Any, rank: int) -> Iterator[None]:
-    """Around one datatrove task: sample its step's counters for the driver, and send its stderr (fd 2, so
-    subprocesses and C libraries too) to the stage log. Restores the driver's logging afterwards when the
-    task ran in the driver's own process (``workers: 1``), since datatrove's task logger replaces it."""
+    """Around one datatrove task: sample its step's counters for the driver, send its stderr (fd 2: subprocesses
+    and C libraries too) to the stage log, restore the driver's logging after a task in its process."""
     if settings is None:
         yield
         return
@@ -175,7 +177,7 @@ class StageProgress:
         parts = head + ([f"{requests} requests"] if requests else [])
         if rows_in and elapsed > 0:
             rate = rows_in / elapsed
-            parts.append(f"{rate:.1f} rows/s")
+            parts.append(fmt_rate(rate))
             if self.expected:
                 parts.append(f"ETA {fmt_s(max(self.expected - rows_in, 0) / rate)}")
         parts.append(fmt_s(elapsed))
@@ -275,7 +277,7 @@ class BuildConsole:
     @staticmethod
     def _done_line(r: StageRecord) -> str:
         dropped = sum(r.dropped.values())
-        rate = f"{r.rows_in / r.seconds:.1f} rows/s" if r.seconds > 0 and not r.cached else "cached"
+        rate = fmt_rate(r.rows_in / r.seconds) if r.seconds > 0 and not r.cached else "cached"
         warn = f"  ·  {r.warnings} warning(s)" if r.warnings else ""
         parts = [f"✓ {r.name:<12} in {r.rows_in}", f"kept {r.kept}", f"dropped {dropped}", rate, fmt_s(r.seconds)]
         return "  ·  ".join(parts) + warn
@@ -304,8 +306,7 @@ class BuildConsole:
 
 
 def iter_progress(items: Iterable[T], total: int, label: str, out: Any) -> Iterator[T]:
-    """``items`` with one progress line (done/total, rate, ETA): live on a TTY, else one line per
-    ``PLAIN_EVERY_S`` and one at the end. For commands outside a build (``z1data verify``)."""
+    """``items`` with one progress line (done/total, rate, ETA) for commands outside a build (``verify``)."""
     from rich.text import Text
 
     started = last = time.monotonic()
@@ -315,7 +316,7 @@ def iter_progress(items: Iterable[T], total: int, label: str, out: Any) -> Itera
         elapsed = time.monotonic() - started
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = f"  ·  ETA {fmt_s((total - done) / rate)}" if rate and done < total else ""
-        return f"{label:<12} {done}/{total}  ·  {rate:.1f}/s{eta}  ·  {fmt_s(elapsed)}"
+        return f"{label:<12} {done}/{total}  ·  {fmt_rate(rate, 'items')}{eta}  ·  {fmt_s(elapsed)}"
 
     live = None
     if out.is_terminal:
@@ -342,9 +343,8 @@ LIBRARY_LOGGERS = ("transformers", "datasets", "trl", "accelerate", "peft", "hug
 
 
 def library_logs(log_file: Path) -> Path:
-    """For train and eval: library loggers (transformers, datasets, vLLM, Python warnings) and loguru go to
-    ``log_file`` instead of the terminal, so progress (TRL's bar, eval's lines) is not buried. ``-v`` /
-    ``Z1DATA_VERBOSE=1``: left as they are. Returns the log file, for the caller to name once."""
+    """For train and eval: library loggers (transformers, datasets, vLLM, warnings) and loguru go to ``log_file``,
+    so progress is not buried (``-v``: left as they are). Returns the log file, for the caller to name once."""
     import logging
 
     if verbose():
