@@ -94,7 +94,7 @@ def make_executor(
         if not ray.is_initialized():  # else already connected (by the user, or a test)
             ray.init(address=cfg.ray.address, include_dashboard=False, log_to_driver=False)
         retries = cfg.ray.max_retries
-        return RayExecutor(
+        ray_exec = RayExecutor(
             pipeline=[step],
             tasks=res.tasks,
             workers=res.workers,
@@ -105,6 +105,8 @@ def make_executor(
             gpus_per_task=res.gpus,
             ray_remote_kwargs={"max_restarts": retries, "max_task_retries": retries} if retries else None,
         )
+        ray_exec.console = task_settings()  # the actors see the shared filesystem: same stage log, same progress
+        return ray_exec
     return SlurmExecutor(recipe, stage_name, step, str(logging_dir), res, depends)
 
 
@@ -130,9 +132,14 @@ class RayExecutor(RayPipelineExecutor):
     task from the Ray actor; the fork inherits Ray's SIGTERM handler, which calls into Ray's core worker whose
     threads did not survive the fork, so the pool's terminate() at the end of a task could hang forever."""
 
+    console: TaskSettings | None = None  # as LocalExecutor: the task's output to the stage log, its progress sampled
+
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        return super()._run_for_rank(rank, local_rank, node_rank)
+        if self.console is None:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        with task_output(self.console, self.pipeline[0], rank):
+            return super()._run_for_rank(rank, 0, node_rank)
 
 
 class SlurmExecutor(SlurmPipelineExecutor):

@@ -73,6 +73,28 @@ def test_ray_build_equals_local(local_build: BuildResult, ray_cluster: Path, tmp
         assert "cpus_per_task" in executor and "ray_remote_kwargs" in executor
 
 
+def test_ray_tasks_write_to_the_stage_logs_under_the_build_console(
+    local_build: BuildResult, ray_cluster: Path, tmp_path: Path
+) -> None:
+    """As with the local executor: the terminal gets one line per stage, the Ray tasks' datatrove banners and
+    stat blocks go to each stage's log on the shared filesystem, and their progress is sampled for the line."""
+    import io
+
+    from z1data.console import build_console
+
+    out = io.StringIO()
+    with build_console(tmp_path / "build.log", out=out):
+        result = build(load_recipe(RAY_RECIPE, SMALL), "console", tmp_path)
+    _same_dataset(result, local_build)
+    text = out.getvalue()
+    assert "PIPELINE" not in text and "Stats:" not in text, text
+    for run in plan(load_recipe(RAY_RECIPE, SMALL), tmp_path):
+        assert f"✓ {run.name}" in text, text
+        log = (run.dir / "logs" / "stage.log").read_text()
+        assert "PIPELINE" in log, (run.name, log[-2000:])
+        assert list((run.dir / "logs" / "progress").glob("*.json")), run.name
+
+
 def _wait_for(path: Path, build_future: Future[BuildResult], timeout: float = 120) -> list[int]:
     deadline = time.time() + timeout
     while time.time() < deadline:
