@@ -217,8 +217,8 @@ def verdicts(sandbox) -> list[Row]:
 
 
 def test_reference_passes_every_correct_answer(verdicts: list[Row]) -> None:
-    """The reference itself: canonical, rewritten and noisy answers are all correct programs."""
-    failed = {f"{t}/{s}": d for t, s, _, _, ok, d in verdicts if s != "mutated" and not ok}
+    """The reference itself: canonical, rewritten and noisy answers are all correct programs (the model's are not)."""
+    failed = {f"{t}/{s}": d for t, s, _, _, ok, d in verdicts if s not in ("mutated", "model") and not ok}
     assert failed == {}
 
 
