@@ -8,8 +8,14 @@ executor start, imports, setup), and peak RSS of the stage's own processes as an
 RSS once set up (``z1data/probe.py``); then the whole build's peak (RSS and PSS of every process of the build summed,
 sampled every 50 ms) and the growth ratios, each size against the one before it.
 
+With ``--curate`` the build also runs the two single-task global stages: exact dedup (``dedup.exact=true``;
+``--near`` adds MinHash near dedup at the default 0.8 / 128 permutations) and a ``select`` token budget of
+``--budget-per-row`` tokens a row (mode ``sample``: about a third of the rows fit at 1,000), so their memory
+and time are measured over the same rows.
+
     python bench/scale.py                      # 10K and 100K rows
     python bench/scale.py --rows 2000          # one small build: fixed costs
+    python bench/scale.py --rows 10000 100000 --curate --near
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("Z1DATA_BENCH_DIR", "/tmp/z1data-bench"))
-STAGE_ORDER = ["source", "generate", "verify", "bucket", "filter", "version"]
+STAGE_ORDER = ["source", "dedup", "generate", "verify", "bucket", "filter", "select", "version"]
 
 
 def corpus_words() -> list[str]:
@@ -73,7 +79,17 @@ def make_input(rows: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def child(rows: int, data: Path, probe: Path) -> None:
+def curation(rows: int, near: bool, budget_per_row: int) -> list[str]:
+    """The recipe overrides that add exact (and near) dedup and a select budget proportional to ``rows``."""
+    return [
+        "dedup.exact=true",
+        *(["dedup.near.threshold=0.8", "dedup.near.num_perm=128"] if near else ["dedup.near=null"]),
+        f"select.budget.tokens={rows * budget_per_row}",
+        "select.budget.mode=sample",
+    ]
+
+
+def child(rows: int, data: Path, probe: Path, sets: list[str]) -> None:
     """One build in this (fresh) process; prints its stage wall times as JSON."""
     os.environ["Z1DATA_PROBE"] = str(probe)
     t0 = time.time()
@@ -84,7 +100,7 @@ def child(rows: int, data: Path, probe: Path) -> None:
     src = make_input(rows, WORK / f"input-he-{rows}.parquet")
     recipe = load_recipe(
         REPO / "recipes" / "import-z1.yaml",
-        [f"sources.0.path={src}", f"generate.teachers.0.replay.path={src}", "bucket.tokenizer=tiny:qwen2"],
+        [f"sources.0.path={src}", f"generate.teachers.0.replay.path={src}", "bucket.tokenizer=tiny:qwen2", *sets],
     )
     walls: dict[str, float] = {}
     original = run.run_stage
@@ -127,14 +143,16 @@ def tree_memory(root: int) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(rows: int) -> dict:
+def measure(rows: int, sets: list[str]) -> dict:
     make_input(rows, WORK / f"input-he-{rows}.parquet")  # outside the timed build
     data, probe = WORK / f"data-{rows}", WORK / f"probe-{rows}"
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(probe, ignore_errors=True)
     t0 = time.time()
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(rows), str(data), str(probe)], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--child", str(rows), str(data), str(probe), *(f"--set={x}" for x in sets)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     peak = [0, 0]
 
@@ -152,6 +170,7 @@ def measure(rows: int) -> dict:
         raise SystemExit(f"build of {rows} rows failed ({proc.returncode})")
     res = json.loads(out.strip().splitlines()[-1]) | {"total_s": time.time() - t0, "tree_peak": peak[0], "rows": rows}
     res["tree_peak_pss"] = peak[1]
+    res["sets"] = sets
     res["load"] = os.getloadavg()[1]  # other work on the machine: times scale with it, memory does not
     tasks = [json.loads(f.read_text()) for f in sorted(probe.glob("*.json"))]
     stages = {}
@@ -185,6 +204,8 @@ def report(results: list[dict]) -> None:
             f"imports {r['import_s']:.1f} s, load average {r.get('load', 0):.1f}), "
             f"whole build, all processes: peak RSS {r['tree_peak'] / mb:.0f} MiB, PSS {r['tree_peak_pss'] / mb:.0f} MiB"
         )
+        if r.get("sets"):
+            print(f"  curation: {' '.join(r['sets'])}")
         print(
             f"  {'stage':<9} {'tasks':>5} {'rows/s':>9} {'wall s':>7} {'fixed s':>8} {'start+setup s':>13}"
             f" {'setup RSS':>10} {'+rows MiB':>10} {'peak MiB':>9}"
@@ -212,12 +233,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--curate", action="store_true", help="add exact dedup and a select token budget")
+    ap.add_argument("--near", action="store_true", help="with --curate: near dedup (MinHash LSH) too")
+    ap.add_argument("--budget-per-row", type=int, default=1000, help="select budget: tokens per input row")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(int(a.child[0]), Path(a.child[1]), Path(a.child[2]))
+        child(int(a.child[0]), Path(a.child[1]), Path(a.child[2]), a.set)
         return
-    results = [measure(n) for n in a.rows]
+    results = [measure(n, curation(n, a.near, a.budget_per_row) if a.curate or a.near else []) for n in a.rows]
     report(results)
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))

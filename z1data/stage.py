@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datatrove.pipeline.base import PipelineStep
 
@@ -289,39 +291,102 @@ def write_shard(
         w.close()
 
 
+class Decisions(Mapping[str, Drop]):
+    """A ``GlobalStage``'s decisions, one per summary row (read order), as arrays: the row ids (Arrow strings),
+    a reason code per row (``int8``, -1: kept) and ``detail(k)``, which formats row ``k``'s drop detail from the
+    deciding stage's own arrays. No Python object per row: a ``Drop`` is built when its row streams past. As a
+    mapping (tests, tools) it is ``{dropped id: Drop}``; a lookup by id scans the ids."""
+
+    def __init__(self, ids: Any, codes: np.ndarray, reasons: Sequence[str], detail: Callable[[int], str]):
+        self.ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        self.codes, self.reasons, self.detail = codes, tuple(reasons), detail
+
+    def at(self, k: int) -> Drop | None:
+        """Row ``k`` of the summary: None when kept, else its Drop (record: its id; the stage puts the row)."""
+        c = int(self.codes[k])
+        if c < 0:
+            return None
+        rid = self.ids[k].as_py()
+        return Drop(self.reasons[c], rid, self.detail(k), {"id": rid})
+
+    def __getitem__(self, key: str) -> Drop:
+        k = pc.index(self.ids, pa.scalar(key, self.ids.type)).as_py()
+        d = self.at(k) if k >= 0 else None
+        if d is None:
+            raise KeyError(key)
+        return d
+
+    def __iter__(self) -> Iterator[str]:
+        return (self.ids[int(k)].as_py() for k in np.flatnonzero(self.codes >= 0))
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.codes >= 0))
+
+
 class GlobalStage(ShardStage):
     """A stage whose decisions need every row at once (dedup, selection).
 
-    One task reads only the ``summary_columns`` of every shard, ``decide``s which rows to drop,
-    then streams the shards once more, batch by batch, to write kept and dropped rows; memory holds
-    the summaries and the drop decisions, not the rows.
+    One task reads only the ``summary_columns`` of every shard, in batches that ``summarise`` turns into
+    compact columns (Arrow arrays, fixed-width digests), ``decide``s over those arrays which rows to drop
+    (:class:`Decisions`, aligned with the summary's rows), then streams the shards once more, batch by batch,
+    to write kept and dropped rows; memory holds the compact summaries and a reason code per row, no Python
+    object per row. Rows stream in the order they were summarised, so row ``j`` of shard ``i`` is summary
+    row ``offsets[i] + j`` (its id is checked against the summary's).
     """
 
     single_task = True
     summary_columns: tuple[str, ...] = ("id",)
+    summary_batch_rows = 8192  # rows per summary batch: its Python values are the transient part
 
-    def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:
-        """Map row key -> Drop for every row to drop."""
+    def summarise(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """One batch of the summary columns -> the columns ``decide`` keeps of it (default: as read)."""
+        return batch
+
+    def as_summary(self, rows: pa.Table | list[dict[str, Any]]) -> pa.Table:
+        """The summary table; rows given as dicts (tests, tools) go through ``summarise`` as ``run`` does."""
+        if isinstance(rows, pa.Table):
+            return rows
+        schema = pa.schema([self.output_schema.field(c) for c in self.summary_columns])
+        return pa.Table.from_batches([self.summarise(pa.RecordBatch.from_pylist(rows, schema=schema))])
+
+    def decide(self, summary: pa.Table | list[dict[str, Any]]) -> Decisions:
+        """Which rows of ``summary`` (``as_summary``) to drop, and why."""
         raise NotImplementedError
+
+    def read_summaries(self) -> pa.Table:
+        """Every shard's summary columns, batch by batch through ``summarise``; notes where each shard starts."""
+        assert self.in_dir is not None
+        batches, self.offsets = [], []
+        schema = pa.schema([self.output_schema.field(c) for c in self.summary_columns])
+        for i in range(self.num_shards):
+            self.offsets.append(sum(b.num_rows for b in batches))
+            path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
+            for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
+                batches.append(self.summarise(b))
+        empty = self.summarise(pa.RecordBatch.from_pylist([], schema=schema))
+        return pa.Table.from_batches(batches, schema=empty.schema)
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
         todo = [i for i in range(self.num_shards) if not shard_done(self.out_dir, i)]
         if rank != 0 or not todo:
             yield from ()
             return
-        assert self.in_dir is not None
         probe = Probe(self.name)
         self.setup()
         probe.setup_done()
-        summaries = []
-        for i in range(self.num_shards):
-            path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
-            summaries += pq.read_table(path, columns=list(self.summary_columns)).to_pylist()
-        self.drops = self.decide(summaries)
+        self.drops = self.decide(self.read_summaries())
         probe.done(sum(self.run_shard(i) for i in todo))
         yield from ()
 
+    def input_batches(self, i: int) -> Iterator[list[dict[str, Any]]]:
+        self.cursor = self.offsets[i]
+        return super().input_batches(i)
+
     def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
-        for r in rows:
-            d = self.drops.get(self.row_key(r))
+        start, self.cursor = self.cursor, self.cursor + len(rows)
+        ids = self.drops.ids.slice(start, len(rows)).to_pylist()
+        for k, (r, rid) in enumerate(zip(rows, ids, strict=True)):
+            if self.row_key(r) != rid:
+                raise RuntimeError(f"{self.name} shard {shard}: read row {self.row_key(r)} where the summary has {rid}")
+            d = self.drops.at(start + k)
             yield r if d is None else replace(d, record=r)

@@ -9,7 +9,7 @@ gigabytes of generated tests never holds more than its cap.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from z1data.records import CallCase, CallTests, Problem, StdioCase, Tests
 Item = tuple[str, Problem | RowError]
 
 
-def dataset_rows(cfg: SourceConfig) -> Iterator[readers.Row]:
-    """The preset's input rows: local files by suffix, or a Hub name (``split``, ``subset``).
+def dataset_rows(cfg: SourceConfig, columns: Sequence[str] | None = None) -> Iterator[readers.Row]:
+    """The preset's input rows: local files by suffix, or a Hub name (``split``, ``subset``); with ``columns``
+    (the ones the preset reads), Parquet and ``datasets`` decode only those.
 
     A local directory laid out like the Hub repo holds every split (and configuration): only the files of
     ``subset`` (a folder of that name) and ``split`` (``<split>.jsonl``, ``<split>-00000-of-00002.parquet``,
@@ -31,8 +32,8 @@ def dataset_rows(cfg: SourceConfig) -> Iterator[readers.Row]:
     named for the split is read whole."""
     path = cfg.path or ""
     if not Path(path).is_dir():
-        return readers.rows("auto", path, cfg.split, cfg.subset)
-    return _local_split_rows(split_files(Path(path), cfg.split, cfg.subset))
+        return readers.rows("auto", path, cfg.split, cfg.subset, columns)
+    return _local_split_rows(split_files(Path(path), cfg.split, cfg.subset), columns)
 
 
 def split_files(root: Path, split: str, subset: str | None) -> list[Path]:
@@ -43,9 +44,9 @@ def split_files(root: Path, split: str, subset: str | None) -> list[Path]:
     return named or files
 
 
-def _local_split_rows(files: list[Path]) -> Iterator[readers.Row]:
+def _local_split_rows(files: list[Path], columns: Sequence[str] | None = None) -> Iterator[readers.Row]:
     for f in files:
-        yield from readers.local_rows(str(f))
+        yield from readers.local_rows(str(f), columns)
 
 
 def map_rows(cfg: SourceConfig, parse: Callable[[dict[str, Any], str, int], Problem]) -> Iterator[Item]:

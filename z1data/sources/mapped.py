@@ -3,7 +3,8 @@
 A native JSONL line is already a problem (``schemas/native/problem.schema.json``). A foreign row is mapped
 column by column (``FieldMap``: native tests, APPS-style stdio lists, or HumanEval/MBPP-style check code); a
 row that cannot be mapped becomes a :class:`RowError` naming the row and the column, which the source
-stage quarantines as a dropped row.
+stage quarantines as a dropped row. Parquet and ``datasets`` inputs are read with a column projection: only
+the mapped columns are decoded (Z1's 6.8 KB ``response`` column, which no field maps, is never read here).
 """
 
 from __future__ import annotations
@@ -65,9 +66,15 @@ def adapt(row: dict[str, Any], where: str, fm: FieldMap, source: str) -> Problem
     )
 
 
+def mapped_columns(fm: FieldMap) -> list[str]:
+    """The columns ``adapt`` reads: every column the mapping names."""
+    names = (fm.id, fm.question, fm.tests, fm.stdio_inputs, fm.stdio_outputs, fm.check_code, fm.entry_point)
+    return list(dict.fromkeys(c for c in (*names, fm.starter_code, fm.difficulty) if c is not None))
+
+
 def read(cfg: SourceConfig) -> Iterator[tuple[str, Problem | RowError]]:
     """The preset entry point for ``kind: jsonl | parquet | hf``."""
     if cfg.kind == "jsonl" and cfg.fields == FieldMap():
         return parse_rows(readers.jsonl_rows(cfg.path or ""), lambda o, w, _: problem_from_native(o, w, cfg.label))
-    rows = readers.rows(cfg.kind, cfg.path or "", cfg.split)
+    rows = readers.rows(cfg.kind, cfg.path or "", cfg.split, columns=mapped_columns(cfg.fields))
     return parse_rows(rows, lambda o, w, _: adapt(o, w, cfg.fields, cfg.label))

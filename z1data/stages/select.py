@@ -11,30 +11,39 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from z1data.recipe import BudgetConfig, Recipe, SelectConfig
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from z1data.recipe import Recipe, SelectConfig
 from z1data.records import DATASET_SCHEMA
-from z1data.stage import Drop, GlobalStage
+from z1data.stage import Decisions, GlobalStage
+
+BUCKETS = ("short", "long")
+REASONS = ("not_selected", "no_passing_sample", "mix_excess", "over_budget")
+NOT_SELECTED, NONE_PASS, MIX, OVER = range(4)
 
 
-def greedy_budget(token_nums: list[int], budget: int, mode: str) -> list[int]:
+def greedy_order(token_nums: np.ndarray, budget: int, mode: str) -> np.ndarray:
     """Z1's ``GreedyTokenSelector.select_batch_``: indices taken longest-first (``length``) or
     shortest-first (``sample``; most rows for the budget) until the running sum reaches ``budget``;
     the row that crosses it is included. The sort is stable in both modes (``reverse=True`` keeps
     equal keys in input order, it does not reverse them), so ties keep input order, as in Z1."""
     if mode not in ("length", "sample"):
         raise ValueError(f"unknown budget mode '{mode}'")
-    order = sorted(range(len(token_nums)), key=lambda i: token_nums[i], reverse=mode == "length")
-    chosen, total = [], 0
-    for i in order:
-        if total >= budget:
-            break
-        chosen.append(i)
-        total += token_nums[i]
-    return chosen
+    v = np.asarray(token_nums, dtype=np.int64)
+    order = np.argsort(-v if mode == "length" else v, kind="stable")
+    before = np.cumsum(v[order]) - v[order]  # the running sum before each row: it is taken while below budget
+    over = np.flatnonzero(before >= budget)
+    return order[: over[0] if len(over) else len(order)]
+
+
+def greedy_budget(token_nums: list[int], budget: int, mode: str) -> list[int]:
+    """:func:`greedy_order` on a plain column, as a list."""
+    return [int(i) for i in greedy_order(np.asarray(token_nums, dtype=np.int64), budget, mode)]
 
 
 def _last_if_none(v: int | None) -> tuple[bool, int]:
@@ -108,46 +117,109 @@ class SelectStage(GlobalStage):
         left out: the generate stage's fingerprint, upstream of this one, already holds it."""
         return self.config.select.model_dump(mode="json", exclude=set(self.throughput_fields)) | {"seed": self.seed}
 
-    def decide(self, summaries: list[dict[str, Any]]) -> dict[str, Drop]:
-        cfg = self.config.select
-        rows = sorted(summaries, key=lambda r: r["id"])
-        drops: dict[str, Drop] = {}
-
+    def decide(self, summary: pa.Table | list[dict[str, Any]]) -> Decisions:
+        """Per problem, then mix, then budget, each over the rows the step before kept, as arrays: every sort
+        is a stable ``lexsort`` on the keys the rules name, the row's place in id order breaking the rest."""
+        t = self.as_summary(summary)
+        cfg, n = self.config.select, t.num_rows
+        ids, problems = t["id"].combine_chunks(), t["problem_id"].combine_chunks()
+        codes, arg = np.full(n, -1, np.int8), np.full(n, -1, np.int64)
+        alive = pc.sort_indices(ids).to_numpy().astype(np.int64)  # id order (UTF-8 bytes = code points)
+        rank = np.empty(n, np.int64)
+        rank[alive] = np.arange(n)
+        tokens = _ints(t["num_tokens"])
         if cfg.per_problem != "all":
-            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for r in rows:
-                groups[r["problem_id"]].append(r)
-            for pid, group in groups.items():
-                pool = [r for r in group if r["passed"]] if cfg.per_problem == "shortest_passing" else group
-                best = min(pool, key=lambda r: (r["num_tokens"], r["id"]), default=None)
-                for r in group:
-                    if best is None:
-                        drops[r["id"]] = Drop("no_passing_sample", r["id"], f"problem {pid}: no sample passes", r)
-                    elif r is not best:
-                        drops[r["id"]] = Drop("not_selected", r["id"], f"problem {pid}: kept {best['id']}", r)
-            rows = [r for r in rows if r["id"] not in drops]
-
+            self._per_problem(alive, rank, tokens, _ints(problems.dictionary_encode().indices, -1), t, codes, arg)
+            alive = alive[codes[alive] < 0]
+        counts: dict[str, tuple[int, int]] = {}
         if cfg.mix is not None:
-            by_bucket = {
-                b: sorted((r for r in rows if r["bucket"] == b), key=lambda r: _rank(self.seed, r["id"]))
-                for b in ("short", "long")
+            groups = {b: alive[_bools(pc.equal(t["bucket"], b))[alive]] for b in BUCKETS}
+            by_rank = {
+                b: g[np.lexsort((np.arange(len(g)), *_rank_words(self.seed, ids, g).T[::-1]))]
+                for b, g in groups.items()
             }
-            want = mix_counts({b: len(v) for b, v in by_bucket.items()}, cfg.mix)
-            for b, group in by_bucket.items():
-                for r in group[want[b] :]:
-                    drops[r["id"]] = Drop("mix_excess", r["id"], f"{b}: keeping {want[b]} of {len(group)}", r)
-            rows = [r for r in rows if r["id"] not in drops]
+            want = mix_counts({b: len(g) for b, g in groups.items()}, cfg.mix)
+            for j, (b, g) in enumerate(by_rank.items()):
+                codes[g[want[b] :]], arg[g[want[b] :]] = MIX, j
+                counts[b] = (want[b], len(g))
+            alive = alive[codes[alive] < 0]
+        if (budget := cfg.budget) is not None:
+            if budget.ties == "source":
+                alive = alive[np.lexsort(self._dataset_keys(t, rank)[:, alive])]
+            chosen = np.zeros(len(alive), bool)
+            chosen[greedy_order(tokens[alive], budget.tokens, budget.mode)] = True
+            codes[alive[~chosen]] = OVER
 
-        if cfg.budget is not None:
-            if cfg.budget.ties == "source":
-                rows = sorted(rows, key=lambda r: dataset_order(r, self.config.teachers))
-            self._budget(rows, cfg.budget, drops)
-        return drops
+        def detail(k: int) -> str:
+            c = codes[k]
+            if c == OVER:
+                return f"budget {budget.tokens} tokens ({budget.mode})"  # type: ignore[union-attr]
+            if c == MIX:
+                b = BUCKETS[arg[k]]
+                return f"{b}: keeping {counts[b][0]} of {counts[b][1]}"
+            pid = problems[k].as_py()
+            if c == NONE_PASS:
+                return f"problem {pid}: no sample passes"
+            return f"problem {pid}: kept {ids[int(arg[k])].as_py()}"
 
-    @staticmethod
-    def _budget(rows: list[dict[str, Any]], b: BudgetConfig, drops: dict[str, Drop]) -> None:
-        """Z1's greedy selection over ``rows`` in their order (dataset order or id order: the tie-break)."""
-        chosen = set(greedy_budget([r["num_tokens"] for r in rows], b.tokens, b.mode))
-        for i, r in enumerate(rows):
-            if i not in chosen:
-                drops[r["id"]] = Drop("over_budget", r["id"], f"budget {b.tokens} tokens ({b.mode})", r)
+        return Decisions(ids, codes, REASONS, detail)
+
+    def _per_problem(
+        self,
+        alive: np.ndarray,
+        rank: np.ndarray,
+        tokens: np.ndarray,
+        problem: np.ndarray,
+        t: pa.Table,
+        codes: np.ndarray,
+        arg: np.ndarray,
+    ) -> None:
+        """Per problem, the fewest tokens (then the first id) of its pool (passing rows for ``shortest_passing``,
+        else all) is kept, the others ``not_selected``; a problem with an empty pool drops every row."""
+        pool = (
+            _bools(t["passed"]) if self.config.select.per_problem == "shortest_passing" else np.ones(len(codes), bool)
+        )
+        o = alive[np.lexsort((rank[alive], tokens[alive], ~pool[alive], problem[alive]))]
+        start = np.ones(len(o), bool)
+        start[1:] = problem[o[1:]] != problem[o[:-1]]
+        best = o[np.maximum.accumulate(np.where(start, np.arange(len(o)), 0))]  # each row's group head
+        none, other = ~pool[best], (o != best) & pool[best]
+        codes[o[none]] = NONE_PASS
+        codes[o[other]], arg[o[other]] = NOT_SELECTED, best[other]
+
+    def _dataset_keys(self, t: pa.Table, rank: np.ndarray) -> np.ndarray:
+        """:func:`dataset_order`'s key as ``lexsort`` keys (last = primary), one row per key."""
+        teachers = self.config.teachers
+        names = t["teacher"].combine_chunks().dictionary_encode()
+        known = names.dictionary.to_pylist()
+        keys = [(teachers.index(v), "") if v in teachers else (len(teachers), v) for v in known]
+        place = np.empty(len(known), np.int64)
+        place[sorted(range(len(known)), key=keys.__getitem__)] = np.arange(len(known))
+        teacher = place[_ints(names.indices)] if len(known) else np.zeros(len(rank), np.int64)
+        position, index = t["source_position"], t["source_index"]
+        return np.stack(
+            [
+                rank,
+                _ints(t["sample_index"]),
+                teacher,
+                _ints(index),
+                _bools(pc.is_null(index)),
+                _ints(position),
+                _bools(pc.is_null(position)),
+            ]
+        )
+
+
+def _ints(col: Any, null: int = 0) -> np.ndarray:
+    return np.asarray(pc.fill_null(col, null).to_numpy(), dtype=np.int64)
+
+
+def _bools(col: Any) -> np.ndarray:
+    return np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _rank_words(seed: int, ids: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """:func:`_rank` of the rows' ids as big-endian 64-bit words (their order is the hex digests' order)."""
+    chosen = ids.take(pa.array(rows, pa.int64())).to_pylist()
+    digests = b"".join(hashlib.sha256(f"{seed}\x1f{key}".encode()).digest() for key in chosen)
+    return np.frombuffer(digests, ">u8").reshape(len(rows), 4)
