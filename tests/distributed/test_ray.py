@@ -80,13 +80,15 @@ def test_ray_tasks_write_to_the_stage_logs_under_the_build_console(
     stat blocks go to each stage's log on the shared filesystem, and their progress is sampled for the line."""
     import io
 
+    from rich.console import Console
+
     from z1data.console import build_console
 
-    out = io.StringIO()
-    with build_console(tmp_path / "build.log", out=out):
+    buf = io.StringIO()
+    with build_console(tmp_path / "build.log", out=Console(file=buf, width=120)):
         result = build(load_recipe(RAY_RECIPE, SMALL), "console", tmp_path)
     _same_dataset(result, local_build)
-    text = out.getvalue()
+    text = buf.getvalue()
     assert "PIPELINE" not in text and "Stats:" not in text, text
     for run in plan(load_recipe(RAY_RECIPE, SMALL), tmp_path):
         assert f"✓ {run.name}" in text, text
