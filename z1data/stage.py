@@ -298,7 +298,7 @@ class Decisions(Mapping[str, Drop]):
     mapping (tests, tools) it is ``{dropped id: Drop}``; a lookup by id scans the ids."""
 
     def __init__(self, ids: Any, codes: np.ndarray, reasons: Sequence[str], detail: Callable[[int], str]):
-        self.ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        self.ids = ids  # an Arrow string array, chunked as read
         self.codes, self.reasons, self.detail = codes, tuple(reasons), detail
 
     def at(self, k: int) -> Drop | None:

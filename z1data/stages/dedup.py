@@ -198,7 +198,7 @@ class DedupStage(GlobalStage):
     def decide(self, summary: pa.Table | list[dict[str, Any]]) -> Decisions:
         summary = self.as_summary(summary)
         codes, twin, sim = duplicates(summary, self.config)
-        ids = summary["id"].combine_chunks()
+        ids = summary["id"]
 
         def detail(k: int) -> str:
             return f"duplicate of {ids[int(twin[k])].as_py()} (similarity {float(sim[k])})"

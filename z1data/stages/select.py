@@ -36,7 +36,9 @@ def greedy_order(token_nums: np.ndarray, budget: int, mode: str) -> np.ndarray:
         raise ValueError(f"unknown budget mode '{mode}'")
     v = np.asarray(token_nums, dtype=np.int64)
     order = np.argsort(-v if mode == "length" else v, kind="stable")
-    before = np.cumsum(v[order]) - v[order]  # the running sum before each row: it is taken while below budget
+    taken = v[order]
+    before = np.cumsum(taken)
+    before -= taken  # the running sum before each row: it is taken while below budget
     over = np.flatnonzero(before >= budget)
     return order[: over[0] if len(over) else len(order)]
 
@@ -117,35 +119,40 @@ class SelectStage(GlobalStage):
         left out: the generate stage's fingerprint, upstream of this one, already holds it."""
         return self.config.select.model_dump(mode="json", exclude=set(self.throughput_fields)) | {"seed": self.seed}
 
+    def summarise(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The teacher and bucket names (a few distinct values) dictionary-encoded; the rest as read."""
+        cols = dict(zip(batch.schema.names, batch.columns, strict=True))
+        for name in ("bucket", "teacher"):
+            if not pa.types.is_dictionary(cols[name].type):
+                cols[name] = cols[name].dictionary_encode()
+        return pa.RecordBatch.from_pydict(cols)
+
     def decide(self, summary: pa.Table | list[dict[str, Any]]) -> Decisions:
         """Per problem, then mix, then budget, each over the rows the step before kept, as arrays: every sort
         is a stable ``lexsort`` on the keys the rules name, the row's place in id order breaking the rest."""
         t = self.as_summary(summary)
-        cfg, n = self.config.select, t.num_rows
-        ids, problems = t["id"].combine_chunks(), t["problem_id"].combine_chunks()
+        cfg, n, ids, problems = self.config.select, t.num_rows, t["id"], t["problem_id"]
         codes, arg = np.full(n, -1, np.int8), np.full(n, -1, np.int64)
-        alive = pc.sort_indices(ids).to_numpy().astype(np.int64)  # id order (UTF-8 bytes = code points)
+        alive = pc.sort_indices(ids).to_numpy().view(np.int64)  # id order (UTF-8 bytes = code points)
         rank = np.empty(n, np.int64)
         rank[alive] = np.arange(n)
         tokens = _ints(t["num_tokens"])
         if cfg.per_problem != "all":
-            self._per_problem(alive, rank, tokens, _ints(problems.dictionary_encode().indices, -1), t, codes, arg)
+            self._per_problem(alive, rank, tokens, t, codes, arg)
             alive = alive[codes[alive] < 0]
         counts: dict[str, tuple[int, int]] = {}
         if cfg.mix is not None:
-            groups = {b: alive[_bools(pc.equal(t["bucket"], b))[alive]] for b in BUCKETS}
-            by_rank = {
-                b: g[np.lexsort((np.arange(len(g)), *_rank_words(self.seed, ids, g).T[::-1]))]
-                for b, g in groups.items()
-            }
+            bucket = _lookup(t["bucket"], lambda v: BUCKETS.index(v) if v in BUCKETS else -1)
+            groups = {b: alive[bucket[alive] == j] for j, b in enumerate(BUCKETS)}
             want = mix_counts({b: len(g) for b, g in groups.items()}, cfg.mix)
-            for j, (b, g) in enumerate(by_rank.items()):
+            for j, (b, g) in enumerate(groups.items()):
+                g = g[np.lexsort((np.arange(len(g)), *_rank_words(self.seed, ids, g).T[::-1]))]
                 codes[g[want[b] :]], arg[g[want[b] :]] = MIX, j
                 counts[b] = (want[b], len(g))
             alive = alive[codes[alive] < 0]
         if (budget := cfg.budget) is not None:
             if budget.ties == "source":
-                alive = alive[np.lexsort(self._dataset_keys(t, rank)[:, alive])]
+                alive = alive[np.lexsort(self._dataset_keys(t, rank, alive))]
             chosen = np.zeros(len(alive), bool)
             chosen[greedy_order(tokens[alive], budget.tokens, budget.mode)] = True
             codes[alive[~chosen]] = OVER
@@ -165,20 +172,14 @@ class SelectStage(GlobalStage):
         return Decisions(ids, codes, REASONS, detail)
 
     def _per_problem(
-        self,
-        alive: np.ndarray,
-        rank: np.ndarray,
-        tokens: np.ndarray,
-        problem: np.ndarray,
-        t: pa.Table,
-        codes: np.ndarray,
-        arg: np.ndarray,
+        self, alive: np.ndarray, rank: np.ndarray, tokens: np.ndarray, t: pa.Table, codes: np.ndarray, arg: np.ndarray
     ) -> None:
         """Per problem, the fewest tokens (then the first id) of its pool (passing rows for ``shortest_passing``,
         else all) is kept, the others ``not_selected``; a problem with an empty pool drops every row."""
         pool = (
             _bools(t["passed"]) if self.config.select.per_problem == "shortest_passing" else np.ones(len(codes), bool)
         )
+        problem = _ints(t["problem_id"].combine_chunks().dictionary_encode().indices, -1)
         o = alive[np.lexsort((rank[alive], tokens[alive], ~pool[alive], problem[alive]))]
         start = np.ones(len(o), bool)
         start[1:] = problem[o[1:]] != problem[o[:-1]]
@@ -187,27 +188,24 @@ class SelectStage(GlobalStage):
         codes[o[none]] = NONE_PASS
         codes[o[other]], arg[o[other]] = NOT_SELECTED, best[other]
 
-    def _dataset_keys(self, t: pa.Table, rank: np.ndarray) -> np.ndarray:
-        """:func:`dataset_order`'s key as ``lexsort`` keys (last = primary), one row per key."""
+    def _dataset_keys(self, t: pa.Table, rank: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+        """:func:`dataset_order`'s key of ``rows`` as ``lexsort`` keys (last = primary), each as narrow as it can be."""
         teachers = self.config.teachers
-        names = t["teacher"].combine_chunks().dictionary_encode()
-        known = names.dictionary.to_pylist()
-        keys = [(teachers.index(v), "") if v in teachers else (len(teachers), v) for v in known]
-        place = np.empty(len(known), np.int64)
-        place[sorted(range(len(known)), key=keys.__getitem__)] = np.arange(len(known))
-        teacher = place[_ints(names.indices)] if len(known) else np.zeros(len(rank), np.int64)
-        position, index = t["source_position"], t["source_index"]
-        return np.stack(
-            [
-                rank,
-                _ints(t["sample_index"]),
-                teacher,
-                _ints(index),
-                _bools(pc.is_null(index)),
-                _ints(position),
-                _bools(pc.is_null(position)),
-            ]
+        names = sorted(
+            {v for c in t["teacher"].chunks for v in _dictionary(c).dictionary.to_pylist()},
+            key=lambda v: (teachers.index(v), "") if v in teachers else (len(teachers), v),
         )
+        place = {v: k for k, v in enumerate(names)}
+        position, index = t["source_position"], t["source_index"]
+        return [
+            rank[rows],
+            _ints(t["sample_index"])[rows],
+            _lookup(t["teacher"], lambda v: place.get(v, len(names)))[rows],
+            _ints(index)[rows],
+            _bools(pc.is_null(index))[rows],
+            _ints(position)[rows],
+            _bools(pc.is_null(position))[rows],
+        ]
 
 
 def _ints(col: Any, null: int = 0) -> np.ndarray:
@@ -218,7 +216,20 @@ def _bools(col: Any) -> np.ndarray:
     return np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _rank_words(seed: int, ids: pa.Array, rows: np.ndarray) -> np.ndarray:
+def _dictionary(chunk: pa.Array) -> pa.DictionaryArray:
+    return chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
+
+
+def _lookup(col: pa.ChunkedArray, key: Any) -> np.ndarray:
+    """``key(value)`` per row of a (dictionary-encoded) string column, computed once per distinct value a chunk."""
+    parts = [np.zeros(0, np.int64)]
+    for c in map(_dictionary, col.chunks):
+        table = np.array([key(v) for v in c.dictionary.to_pylist()] + [key(None)], np.int64)
+        parts.append(table[_ints(c.indices, len(c.dictionary))])
+    return np.concatenate(parts)
+
+
+def _rank_words(seed: int, ids: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
     """:func:`_rank` of the rows' ids as big-endian 64-bit words (their order is the hex digests' order)."""
     chosen = ids.take(pa.array(rows, pa.int64())).to_pylist()
     digests = b"".join(hashlib.sha256(f"{seed}\x1f{key}".encode()).digest() for key in chosen)
