@@ -93,7 +93,7 @@ def test_version_to_trained_model_to_scaling_curve(tmp_path: Path) -> None:
     ],
 )
 def test_train_config_rejects_mistakes(change: dict, match: str) -> None:
-    pytest.importorskip("trl")
+    pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
     from z1data.train.sft import TrainConfig
 
     base = {"model_name_or_path": "tiny:qwen2", "max_length": 64}
@@ -102,7 +102,7 @@ def test_train_config_rejects_mistakes(change: dict, match: str) -> None:
 
 
 def test_training_says_how_many_rows_were_too_long() -> None:
-    pytest.importorskip("trl")
+    pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
     from z1data.train.sft import overlong_line
 
     assert overlong_line(90, 10, 512) == "rows: 90 train, 10 dropped as longer than max_length=512 (10.0%)"
@@ -110,7 +110,7 @@ def test_training_says_how_many_rows_were_too_long() -> None:
 
 
 def test_train_configs_in_the_repo_validate() -> None:
-    pytest.importorskip("trl")
+    pytest.importorskip("trl", reason="the train extra (trl) is not installed: make install installs it")
     from z1data.train.sft import load_config
 
     z1 = load_config(REPO / "recipes/train/z1-7b.yaml")

@@ -163,7 +163,7 @@ def test_bigcodebench_unittest_wrapper(tmp_path: Path) -> None:
 
 
 def test_math500_with_math_verify(tmp_path: Path) -> None:
-    pytest.importorskip("math_verify")
+    pytest.importorskip("math_verify", reason="math-verify is not installed (make install installs it)")
     rows = [{"problem": "What is 1/2 + 0?", "answer": "\\frac{1}{2}", "unique_id": "test/a.json"}]
     bench = get_benchmark("math500", write_jsonl(tmp_path / "m.jsonl", rows))
     (item,) = bench.load()

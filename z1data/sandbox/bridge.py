@@ -263,32 +263,10 @@ class RemoteRef:
             return NotImplemented  # never let the solution's operator decide against trusted data
         return object.__getattribute__(self, "_rpc").request(op, [self, other])
 
-    def __eq__(self, other: object) -> Any:
-        return self._binary("eq", other)
 
-    def __ne__(self, other: object) -> Any:
-        return self._binary("ne", other)
-
-    def __lt__(self, other: Any) -> Any:
-        return self._binary("lt", other)
-
-    def __le__(self, other: Any) -> Any:
-        return self._binary("le", other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self._binary("gt", other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self._binary("ge", other)
-
-    def __add__(self, other: Any) -> Any:
-        return self._binary("add", other)
-
-    def __sub__(self, other: Any) -> Any:
-        return self._binary("sub", other)
-
-    def __mul__(self, other: Any) -> Any:
-        return self._binary("mul", other)
+# ``handle <op> other``: run in the solution's process only when ``other`` is a handle too (``_binary``)
+for _op in ("eq", "ne", "lt", "le", "gt", "ge", "add", "sub", "mul"):
+    setattr(RemoteRef, f"__{_op}__", lambda self, other, _op=_op: self._binary(_op, other))
 
 
 def builtin_exception(kind: str, text: str) -> BaseException:
