@@ -26,7 +26,7 @@ PIP_CHECK = out=$$($(BIN)/python -m pip check 2>&1); rest=$$(printf '%s\n' "$$ou
 	if [ -n "$$rest" ]; then echo "$$rest"; exit 1; fi
 RECIPE_NAME = $$($(BIN)/python -c "from pathlib import Path; from z1data.recipe import recipe_name; print(recipe_name(Path('$(RECIPE)')))")
 
-.PHONY: help install install-gpu dataset inspect train eval prove test bench lint format schemas clean
+.PHONY: help install install-gpu dataset inspect train eval prove study test bench lint format schemas clean
 
 help:
 	@echo "make install                      create $(VENV) with the CPU torch wheel and z1data[dev]"
@@ -37,6 +37,8 @@ help:
 	@echo "make eval MODEL=dir [EVAL=…]       Shifted Thinking Window eval with a budget sweep"
 	@echo "make prove VERSION=x [RECIPE=…] [TRAIN=…] [EVAL=…]  train + eval sweep, results in the version's evals/"
 	@echo "                                   (default eval for prove: recipes/eval/tiny-cpu.yaml)"
+	@echo "make study                         the Z1 effect at small scale: smol's short/long/mixed data, trained and"
+	@echo "                                   evaluated on CPU; report in reports/study/ (docs/study.md)"
 	@echo "make test                          the test suite (CPU only, offline)"
 	@echo "make bench                         benchmarks (ratios against a baseline run alongside)"
 	@echo "make lint                          ruff check + format check"
@@ -86,6 +88,11 @@ PROVE_EVAL = $(if $(filter command line environment,$(origin EVAL)),$(EVAL),reci
 prove:
 	@test -n "$(VERSION)" || { echo "usage: make prove VERSION=x [RECIPE=…] [TRAIN=…] [EVAL=…] [ARGS='--set-eval limit=4']"; exit 2; }
 	$(BIN)/z1data prove $(DATA)/$(RECIPE_NAME)/$(VERSION) --train $(TRAIN) --eval $(PROVE_EVAL) $(ARGS)
+
+# The Z1 study (docs/study.md): three versions of smol's trajectories, `prove` on each with smol as the student,
+# the untrained model evaluated alike, one report. Resumes where it stopped. ARGS='--quick' is the CI-sized run.
+study:
+	$(BIN)/python scripts/study.py --data-dir $(DATA) --out reports/study $(ARGS)
 
 # pytest exits 5 when a selection collects no tests: say so loudly, and don't fail the run for it.
 test:

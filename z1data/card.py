@@ -25,6 +25,17 @@ PLOTS = {
 }
 
 
+def subset(r: dict[str, Any]) -> str:
+    """The benchmark with the part of it that ran: ``humaneval (first 16 of 164)`` for a ``limit`` run,
+    ``humaneval (100-163 of 164)`` for an ``offset`` run."""
+    total, offset = r.get("total_problems"), r.get("offset") or 0
+    if total and offset:
+        return f"{r['benchmark']} ({offset}-{offset + r['problems'] - 1} of {total})"
+    if total and r["problems"] < total:
+        return f"{r['benchmark']} (first {r['problems']} of {total})"
+    return r["benchmark"]
+
+
 def write_plots(
     out: Path, num_tokens: Sequence[int], short: Sequence[int], passed: Sequence[int], manifest: dict[str, Any]
 ) -> None:
@@ -122,11 +133,7 @@ def evaluations_section(out: Path) -> str:
         "|---|---|---|---|---:|---:|---:|---:|",
     ]
     for name, r in runs:
-        bench = (
-            r["benchmark"]
-            if r["problems"] >= r.get("total_problems", 0)
-            else (f"{r['benchmark']} (first {r['problems']} of {r['total_problems']})")
-        )
+        bench = subset(r)
         train = (r.get("train") or {}).get("config") or r["model"]
         for b in r["budgets"]:
             lines.append(

@@ -151,6 +151,9 @@ class TeacherConfig(_Strict):
     revision: str | None = None
     samples: int = Field(default=1, ge=1)
     sampling: Sampling = Sampling()
+    # This teacher's own prompt, replacing ``generate.prompt`` (e.g. one model asked two ways: terse and
+    # step by step). None: the shared prompt. In the fingerprint only when set.
+    prompt: PromptConfig | None = None
     batch_size: int = Field(default=8, ge=1)  # in the fingerprint: bf16 greedy batches can differ by padding
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     replay: ReplaySource | None = None

