@@ -79,7 +79,7 @@ def input_session(*, fresh: bool = False) -> Iterator[None]:
 # ---------------------------------------------------------------- local files
 def cache_root() -> Path:
     """``$Z1DATA_CACHE`` (default ``~/.cache/z1data``): models, tokenizers and digests all live under it."""
-    return Path(os.environ.get("Z1DATA_CACHE", Path.home() / ".cache" / "z1data"))
+    return Path(os.environ.get("Z1DATA_CACHE") or Path.home() / ".cache" / "z1data")  # empty: the default
 
 
 def _entry_path(abs_path: str) -> Path:

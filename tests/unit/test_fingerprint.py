@@ -227,3 +227,14 @@ def test_online_failure_falls_back_to_the_cache(tmp_path: Path, monkeypatch: pyt
     assert any("no route to host" in str(w.message) for w in caught)
     with pytest.raises(HubRevisionError, match="no route to host"):
         model_fingerprint("org/name")
+
+
+def test_an_empty_z1data_cache_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Z1DATA_CACHE=`` (empty, e.g. from a shell script's ``export Z1DATA_CACHE=$X`` with X unset) must not
+    put models and digests under the current directory."""
+    from z1data.digests import cache_root
+
+    monkeypatch.setenv("Z1DATA_CACHE", "")
+    assert cache_root() == Path.home() / ".cache" / "z1data"
+    monkeypatch.setenv("Z1DATA_CACHE", "/tmp/elsewhere")
+    assert cache_root() == Path("/tmp/elsewhere")
