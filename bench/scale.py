@@ -16,6 +16,7 @@ and time are measured over the same rows.
     python bench/scale.py                      # 10K and 100K rows
     python bench/scale.py --rows 2000          # one small build: fixed costs
     python bench/scale.py --rows 10000 100000 --curate --near
+    python bench/scale.py --rows 100000 1000000 --curate --near --until dedup   # source and dedup at 1M
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def curation(rows: int, near: bool, budget_per_row: int) -> list[str]:
     ]
 
 
-def child(rows: int, data: Path, probe: Path, sets: list[str]) -> None:
-    """One build in this (fresh) process; prints its stage wall times as JSON."""
+def child(rows: int, data: Path, probe: Path, sets: list[str], until: str | None = None) -> None:
+    """One build in this (fresh) process; prints its stage wall times as JSON. With ``until``, only the stages
+    up to that one run (no version is written): a stage's figures at a size whose whole build takes too long."""
     os.environ["Z1DATA_PROBE"] = str(probe)
     t0 = time.time()
     import z1data.run as run
@@ -113,8 +115,13 @@ def child(rows: int, data: Path, probe: Path, sets: list[str]) -> None:
 
     run.run_stage = timed
     t1 = time.time()
-    result = run.build(recipe, "bench", data)
-    print(json.dumps({"walls": walls, "build_s": time.time() - t1, "import_s": t_import, "rows_out": result.rows}))
+    if until:
+        plan = run.plan
+        run.plan = lambda r, d: (p := plan(r, d))[: [s.name for s in p].index(until) + 1]  # type: ignore[assignment]
+        rows_out = run.build_stages(recipe, data)[-1][1]["kept"]
+    else:
+        rows_out = run.build(recipe, "bench", data).rows
+    print(json.dumps({"walls": walls, "build_s": time.time() - t1, "import_s": t_import, "rows_out": rows_out}))
 
 
 def tree_memory(root: int) -> tuple[int, int]:
@@ -143,14 +150,16 @@ def tree_memory(root: int) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(rows: int, sets: list[str]) -> dict:
+def measure(rows: int, sets: list[str], until: str | None = None, keep: bool = False) -> dict:
     make_input(rows, WORK / f"input-he-{rows}.parquet")  # outside the timed build
     data, probe = WORK / f"data-{rows}", WORK / f"probe-{rows}"
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.rmtree(probe, ignore_errors=True)
+    if not keep:  # --keep: resume a killed run's data directory (finished stages are skipped, their probes kept)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(probe, ignore_errors=True)
     t0 = time.time()
+    extra = [f"--until={until}"] if until else []
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(rows), str(data), str(probe), *(f"--set={x}" for x in sets)],
+        [sys.executable, __file__, "--child", str(rows), str(data), str(probe), *(f"--set={x}" for x in sets), *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -192,7 +201,8 @@ def measure(rows: int, sets: list[str]) -> dict:
             "peak": max(t["peak"] for t in mine),
         }
     res["stages"] = stages
-    shutil.rmtree(data, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
     return res
 
 
@@ -236,13 +246,17 @@ def main() -> None:
     ap.add_argument("--curate", action="store_true", help="add exact dedup and a select token budget")
     ap.add_argument("--near", action="store_true", help="with --curate: near dedup (MinHash LSH) too")
     ap.add_argument("--budget-per-row", type=int, default=1000, help="select budget: tokens per input row")
+    ap.add_argument("--until", choices=STAGE_ORDER, help="run the stages up to this one only (no version)")
+    ap.add_argument("--keep", action="store_true", help="keep (and resume) each size's data directory")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(int(a.child[0]), Path(a.child[1]), Path(a.child[2]), a.set)
+        child(int(a.child[0]), Path(a.child[1]), Path(a.child[2]), a.set, a.until)
         return
-    results = [measure(n, curation(n, a.near, a.budget_per_row) if a.curate or a.near else []) for n in a.rows]
+    results = [
+        measure(n, curation(n, a.near, a.budget_per_row) if a.curate or a.near else [], a.until, a.keep) for n in a.rows
+    ]
     report(results)
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))

@@ -24,6 +24,10 @@ from z1data.sources.common import (
     solution_pairs,
 )
 
+#: The columns ``read`` maps (``url`` and the large ``solutions`` are not decoded), and those ``solutions`` reads.
+COLUMNS = ("problem_id", "question", "input_output", "starter_code", "difficulty")
+SOLUTION_COLUMNS = ("problem_id", "solutions")
+
 
 def apps_id(cfg: SourceConfig, row: dict[str, Any], where: str) -> str:
     return f"apps/{cfg.split}/{need(row, 'problem_id', int, where)}"
@@ -35,9 +39,11 @@ def apps_problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: apps``."""
-    return map_rows(cfg, lambda row, where, n: apps_problem(row, where, cfg))
+    return map_rows(cfg, lambda row, where, n: apps_problem(row, where, cfg), COLUMNS)
 
 
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     """Every reference program (``solutions``), by problem id, for ``replay: {kind: preset, preset: apps}``."""
-    return solution_pairs(cfg, lambda row, where, n: [(apps_id(cfg, row, where), s) for s in solution_list(row, where)])
+    return solution_pairs(
+        cfg, lambda row, where, n: [(apps_id(cfg, row, where), s) for s in solution_list(row, where)], SOLUTION_COLUMNS
+    )

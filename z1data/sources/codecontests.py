@@ -26,6 +26,9 @@ DIFFICULTIES = (
     *("UNKNOWN_DIFFICULTY", "EASY", "MEDIUM", "HARD", "HARDER", "HARDEST", "EXTERNAL"),
     *(chr(c) for c in range(ord("A"), ord("V") + 1)),
 )
+#: The columns ``read`` maps (not the solutions, incorrect solutions or translations), and ``solutions``' ones.
+COLUMNS = ("name", "description", *TEST_GROUPS, "difficulty", "time_limit", "memory_limit_bytes")
+SOLUTION_COLUMNS = ("name", "solutions")
 PYTHON3 = 3  # the card's ``language`` enum: UNKNOWN_LANGUAGE 0, PYTHON (2) 1, CPP 2, PYTHON3 3, JAVA 4
 
 
@@ -69,7 +72,7 @@ def cc_problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: codecontests``."""
-    return map_rows(cfg, lambda row, where, n: cc_problem(row, where, cfg))
+    return map_rows(cfg, lambda row, where, n: cc_problem(row, where, cfg), COLUMNS)
 
 
 def python_solutions(row: dict[str, Any], where: str) -> list[tuple[str, str]]:
@@ -82,4 +85,4 @@ def python_solutions(row: dict[str, Any], where: str) -> list[tuple[str, str]]:
 
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     """Every Python 3 reference solution, by problem id, for ``replay: {kind: preset, preset: codecontests}``."""
-    return solution_pairs(cfg, lambda row, where, n: python_solutions(row, where))
+    return solution_pairs(cfg, lambda row, where, n: python_solutions(row, where), SOLUTION_COLUMNS)

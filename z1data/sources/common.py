@@ -49,10 +49,13 @@ def _local_split_rows(files: list[Path], columns: Sequence[str] | None = None) -
         yield from readers.local_rows(str(f), columns)
 
 
-def map_rows(cfg: SourceConfig, parse: Callable[[dict[str, Any], str, int], Problem]) -> Iterator[Item]:
+def map_rows(
+    cfg: SourceConfig, parse: Callable[[dict[str, Any], str, int], Problem], columns: Sequence[str] | None = None
+) -> Iterator[Item]:
     """``parse(row, where, n)`` over every row (``n``: the row's 0-based read position); a RowError, raised
-    or read, is yielded for quarantine. An exception that is not a RowError (a bug, a broken reader) stops."""
-    return parse_rows(dataset_rows(cfg), parse)
+    or read, is yielded for quarantine. An exception that is not a RowError (a bug, a broken reader) stops.
+    ``columns``: the ones ``parse`` reads (a preset's ``COLUMNS``); Parquet and ``datasets`` decode only those."""
+    return parse_rows(dataset_rows(cfg, columns), parse)
 
 
 def parse_rows(rows: Iterable[readers.Row], parse: Callable[[dict[str, Any], str, int], Problem]) -> Iterator[Item]:
@@ -192,11 +195,14 @@ def solution_list(row: dict[str, Any], where: str) -> list[str]:
 
 
 def solution_pairs(
-    cfg: SourceConfig, pairs: Callable[[dict[str, Any], str, int], list[tuple[str, str]]]
+    cfg: SourceConfig,
+    pairs: Callable[[dict[str, Any], str, int], list[tuple[str, str]]],
+    columns: Sequence[str] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """``(problem id, program)`` for every reference solution, for the replay teacher. A row that cannot be
-    read is skipped here: the source stage quarantines it already, with its reason."""
-    for n, (where, row) in enumerate(dataset_rows(cfg)):
+    read is skipped here: the source stage quarantines it already, with its reason. ``columns``: as in
+    :func:`map_rows`."""
+    for n, (where, row) in enumerate(dataset_rows(cfg, columns)):
         if isinstance(row, RowError):
             continue
         try:

@@ -25,6 +25,10 @@ from z1data.recipe import SourceConfig
 from z1data.records import FileTests, Problem, Tests
 from z1data.sources.common import Item, map_rows, need, raw, solution_pairs
 
+#: The columns ``read`` maps (not the reference ``solution``, nor the generation metadata), and ``solutions``' ones.
+COLUMNS = ("question_id", "question", "test", "test_info", "gpt_difficulty")
+SOLUTION_COLUMNS = ("question_id", "solution")
+
 
 def kodcode_fields(row: dict[str, Any], where: str) -> dict[str, Any]:
     """Everything a Problem needs from the row, by Problem field name (tests as the pytest source)."""
@@ -52,7 +56,7 @@ def _problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: kodcode``."""
-    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg))
+    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg), COLUMNS)
 
 
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
@@ -60,4 +64,5 @@ def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     return solution_pairs(
         cfg,
         lambda row, where, n: [(f"kodcode/{need(row, 'question_id', str, where)}", need(row, "solution", str, where))],
+        SOLUTION_COLUMNS,
     )

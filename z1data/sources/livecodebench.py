@@ -76,6 +76,13 @@ def encode_cases(cases: list[dict[str, Any]]) -> str:
     return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(cases)))).decode()
 
 
+#: The columns ``read`` maps.
+COLUMNS = (
+    *("question_id", "question_content", "starter_code", "public_test_cases", "private_test_cases"),
+    *("metadata", "difficulty", "contest_date"),
+)
+
+
 def lcb_question(row: dict[str, Any]) -> str:
     starter = row.get("starter_code") or ""
     note = STARTER_NOTE.format(starter=starter) if starter else STDIN_NOTE
@@ -138,4 +145,4 @@ def _problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: livecodebench`` (a local copy of the JSONL files, or a Hub name)."""
-    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg))
+    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg), COLUMNS)

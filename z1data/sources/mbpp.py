@@ -22,6 +22,10 @@ from z1data.recipe import SourceConfig
 from z1data.records import CheckTests, Problem, Tests
 from z1data.sources.common import Item, map_rows, need, raw, solution_pairs
 
+#: The columns ``read`` maps (``text`` in the full configuration, ``prompt`` in the sanitized one).
+COLUMNS = ("task_id", "text", "prompt", "code", "test_list", "challenge_test_list", "test_setup_code", "test_imports")
+SOLUTION_COLUMNS = ("task_id", "code")
+
 
 def entry_point(code: str, first_test: str) -> str:
     """The reference's function that the first assert calls (else its first function)."""
@@ -59,9 +63,11 @@ def _problem(row: dict[str, Any], where: str, cfg: SourceConfig) -> Problem:
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: mbpp`` (``subset: full`` or ``sanitized`` for a Hub name)."""
-    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg))
+    return map_rows(cfg, lambda row, where, n: _problem(row, where, cfg), COLUMNS)
 
 
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     """The reference ``code`` of every task, by problem id, for ``replay: {kind: preset, preset: mbpp}``."""
-    return solution_pairs(cfg, lambda row, where, n: [(f"mbpp/{need(row, 'task_id', int, where)}", row["code"])])
+    return solution_pairs(
+        cfg, lambda row, where, n: [(f"mbpp/{need(row, 'task_id', int, where)}", row["code"])], SOLUTION_COLUMNS
+    )

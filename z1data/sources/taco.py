@@ -47,6 +47,11 @@ def megabytes(text: Any) -> int | None:
     return int(value * 1024) if unit.startswith("g") else int(value / 1024) if unit.startswith("k") else int(value)
 
 
+#: The columns ``read`` maps (the large ``solutions`` and the tags are not decoded), and those ``solutions`` reads.
+COLUMNS = ("question", "input_output", "starter_code", "difficulty", "time_limit", "memory_limit", "date")
+SOLUTION_COLUMNS = ("solutions",)
+
+
 def taco_id(cfg: SourceConfig, n: int) -> str:
     return f"taco/{cfg.split}/{n}"
 
@@ -67,9 +72,11 @@ def taco_problem(row: dict[str, Any], where: str, n: int, cfg: SourceConfig) -> 
 
 def read(cfg: SourceConfig) -> Iterator[Item]:
     """The preset entry point for ``kind: taco``."""
-    return map_rows(cfg, lambda row, where, n: taco_problem(row, where, n, cfg))
+    return map_rows(cfg, lambda row, where, n: taco_problem(row, where, n, cfg), COLUMNS)
 
 
 def solutions(cfg: SourceConfig) -> Iterator[tuple[str, str]]:
     """Every reference program (``solutions``), by problem id, for ``replay: {kind: preset, preset: taco}``."""
-    return solution_pairs(cfg, lambda row, where, n: [(taco_id(cfg, n), s) for s in solution_list(row, where)])
+    return solution_pairs(
+        cfg, lambda row, where, n: [(taco_id(cfg, n), s) for s in solution_list(row, where)], SOLUTION_COLUMNS
+    )

@@ -16,15 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from z1data import twins
+from z1data.probe import Probe
+from z1data.readers import open_parquet
 from z1data.recipe import DedupConfig
 from z1data.records import PROBLEM_SCHEMA
-from z1data.stage import Decisions, GlobalStage
+from z1data.stage import Decisions, Drop, GlobalStage, shard_done, shard_name
+from z1data.twins import Store
 
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
@@ -89,81 +96,37 @@ def matrix(column: pa.ChunkedArray | pa.Array, width: int, dtype: Any = None) ->
     return out
 
 
-def exact_twins(digests: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``digests`` (n, 4) big-endian words; ``order``: keep priority -> per row the first row (in priority) with
-    its digest (itself when it is the first)."""
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    o = np.lexsort((rank, *digests.T[::-1]))
-    d = digests[o]
-    new = np.ones(len(o), bool)
-    new[1:] = np.any(d[1:] != d[:-1], axis=1)
-    del d
-    first = np.empty(len(o), np.int64)
-    first[o] = o[np.maximum.accumulate(np.where(new, np.arange(len(o)), 0))]
-    return first
+def _store_batch(store: Store, summary: pa.RecordBatch | pa.Table, num_perm: int | None) -> None:
+    """One summary batch (``id``, ``text_sha256``, ``minhash``) onto the disk store."""
+    for b in summary.to_batches() if isinstance(summary, pa.Table) else [summary]:
+        if not b.num_rows:
+            continue
+        digests = np.concatenate(matrix(b["text_sha256"], 32, ">u8")) if "text_sha256" in b.schema.names else None
+        sigs = (
+            np.concatenate(matrix(b["minhash"], num_perm, None)) if num_perm and "minhash" in b.schema.names else None
+        )
+        store.add(b["id"], digests, sigs)
 
 
-def near_twins(
-    sig: list[np.ndarray], rows: np.ndarray, id_rank: np.ndarray, b: int, r: int, threshold: float
-) -> list[tuple[int, int, float]]:
-    """MinHash LSH dedup of ``rows`` (summary rows in keep-priority order; ``id_rank``: each one's place in id
-    order, the tie-break) -> (dropped row, kept twin, similarity). What ``MinHashLSH`` does one row at a time:
-    query the kept rows that share a band's values, take the most similar (ties: the largest id), drop the row
-    if that reaches ``threshold``, else insert it. A row sharing no band with any other row cannot have a
-    candidate: it is kept without a query."""
-    if not len(rows):
-        return []
-    starts = np.cumsum([0] + [len(s) for s in sig])
-    chunk = np.searchsorted(starts, rows, side="right") - 1
-    local = rows - starts[chunk]
-    groups = np.empty((b, len(rows)), np.int32)
-    shared = np.zeros(len(rows), bool)
-    for j in range(b):
-        band = np.concatenate([s[:, j * r : (j + 1) * r] for s in sig])[rows]
-        _, inv, counts = np.unique(band, axis=0, return_inverse=True, return_counts=True)
-        groups[j] = inv.reshape(-1)
-        shared |= counts[groups[j]] > 1
-    buckets: dict[tuple[int, int], list[int]] = {}
-    out = []
-    for p in np.flatnonzero(shared).tolist():
-        keys = [(j, int(groups[j, p])) for j in range(b)]
-        cands = {q for key in keys for q in buckets.get(key, ())}
-        if cands:
-            mine = sig[chunk[p]][local[p]]
-            sims = ((np.count_nonzero(sig[chunk[q]][local[q]] == mine), q) for q in cands)
-            best = max((float(c) / float(len(mine)), int(id_rank[q]), q) for c, q in sims)  # datasketch's jaccard
-            if best[0] >= threshold:
-                out.append((int(rows[p]), int(rows[best[2]]), round(best[0], 4)))
-                continue
-        for key in keys:
-            buckets.setdefault(key, []).append(p)
-    return out
+def _lsh(cfg: DedupConfig) -> tuple[int, int, float] | None:
+    return None if cfg.near is None else (*lsh_bands(cfg.near.threshold, cfg.near.num_perm), cfg.near.threshold)
 
 
 def duplicates(
     summary: pa.Table, cfg: DedupConfig, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Over a dedup summary (``id``, ``text_sha256``, ``minhash``), the first in ``order`` kept (default: id order)
-    -> per row a reason code (-1: kept; else an index into ``REASONS``), its kept twin (a row) and the similarity."""
-    n = summary.num_rows
-    codes, twin, sim = np.full(n, -1, np.int8), np.full(n, -1, np.int64), np.ones(n)
-    by_id = pc.sort_indices(summary["id"]).to_numpy().astype(np.int64)  # UTF-8 byte order = Python's code point order
-    order = by_id if order is None else order
-    if cfg.exact and n:
-        first = exact_twins(np.concatenate(matrix(summary["text_sha256"], 32, ">u8")), order)
-        dup = first != np.arange(n)
-        codes[dup], twin[dup] = 0, first[dup]
-    if cfg.near is not None and n:
-        near = cfg.near
-        b, r = lsh_bands(near.threshold, near.num_perm)
-        id_rank = np.empty(n, np.int64)
-        id_rank[by_id] = np.arange(n)
-        rows = order[codes[order] < 0]
-        sig = matrix(summary["minhash"], near.num_perm, None)
-        for k, q, s in near_twins(sig, rows, id_rank[rows], b, r, near.threshold):
-            codes[k], twin[k], sim[k] = 1, q, s
-    return codes, twin, sim
+    -> per row a reason code (-1: kept; else an index into ``REASONS``), its kept twin (a row) and the similarity.
+    The same decisions the stage makes over its disk store (``z1data/twins.py``), held here as arrays."""
+    num_perm = cfg.near.num_perm if cfg.near is not None else None
+    with tempfile.TemporaryDirectory(prefix="z1data-dedup-") as tmp:
+        store = Store(Path(tmp), num_perm)
+        _store_batch(store, summary, num_perm)
+        dec = twins.decide(store, cfg.exact, _lsh(cfg), order)
+        out = dec.read(0, store.n)
+        dec.close()
+        store.close()
+    return out["code"].copy(), out["twin"].copy(), out["sim"].copy()
 
 
 def find_duplicates(items: list[tuple[str, str]], cfg: DedupConfig) -> dict[str, tuple[str, str, float]]:
@@ -204,3 +167,43 @@ class DedupStage(GlobalStage):
             return f"duplicate of {ids[int(twin[k])].as_py()} (similarity {float(sim[k])})"
 
         return Decisions(ids, codes, REASONS, detail)
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
+        """As ``GlobalStage.run``, with the summaries on disk (``.spill/``) instead of in memory."""
+        todo = [i for i in range(self.num_shards) if not shard_done(self.out_dir, i)]
+        if rank != 0 or not todo:
+            yield from ()
+            return
+        assert self.in_dir is not None
+        probe = Probe(self.name)
+        self.setup()
+        probe.setup_done()
+        tmp = self.out_dir / ".spill"
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed run's summaries are redone
+        num_perm = self.config.near.num_perm if self.config.near is not None else None
+        self.store, self.offsets = Store(tmp, num_perm), []
+        try:
+            for i in range(self.num_shards):
+                self.offsets.append(self.store.n)
+                path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
+                for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
+                    _store_batch(self.store, self.summarise(b), num_perm)
+            self.decisions = twins.decide(self.store, self.config.exact, _lsh(self.config))
+            probe.done(sum(self.run_shard(i) for i in todo))
+        finally:
+            self.store.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        yield from ()
+
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        """Rows streamed in summary order; each batch's decisions and ids are read from disk."""
+        start, self.cursor = self.cursor, self.cursor + len(rows)
+        decisions = self.decisions.read(start, len(rows))
+        for r, rid, d in zip(rows, self.store.ids(start, len(rows)), decisions, strict=True):
+            if self.row_key(r) != rid:
+                raise RuntimeError(f"{self.name} shard {shard}: read row {self.row_key(r)} where the summary has {rid}")
+            if d["code"] < 0:
+                yield r
+            else:
+                twin = self.store.id_at(int(d["twin"]))
+                yield Drop(REASONS[d["code"]], rid, f"duplicate of {twin} (similarity {float(d['sim'])})", r)
