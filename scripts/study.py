@@ -10,7 +10,7 @@ accuracy / thinking tokens per budget per model (``report.md``, ``scaling.png``,
                                                   # the reduced run CI does (tests/integration/test_study.py)
 
 Every step resumes: built versions are up to date, trained models are reused (same config and content hash),
-evals continue from their journals. ``--quick`` shrinks every step (6 problems, 64-token answers, 2 training
+evals continue from their journals. ``--quick`` shrinks every step (6 problems, 128-token answers, 2 training
 steps, 2 eval problems): it checks the machinery, its numbers mean nothing.
 """
 
@@ -31,10 +31,10 @@ BASE_MODEL = "smol:135m"
 QUICK = {
     "recipe": [
         "sources.0.limit=6",
-        "generate.teachers.0.sampling.max_new_tokens=64",
-        "generate.teachers.1.sampling.max_new_tokens=64",
+        "generate.teachers.0.sampling.max_new_tokens=128",
+        "generate.teachers.1.sampling.max_new_tokens=128",
         "filters.drop_truncated=false",
-        "bucket.short_max_tokens=60",
+        "bucket.short_max_tokens=110",  # smol's greedy answers to HumanEval 0-5: 3 short, 9 long
     ],
     "train": ["max_steps=2", "per_device_train_batch_size=2", "max_length=512"],
     "eval": ["limit=2", "budgets=[16,32]", "total_max_tokens=48"],

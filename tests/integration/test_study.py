@@ -1,7 +1,7 @@
 """The Z1 study's machinery end to end, reduced (``scripts/study.py --quick``): three versions of smol's real
 trajectories (short-only, long-only, mixed), each trained and evaluated with smol as the student, the untrained
 model evaluated alike, one report. The full run is a benchmark (``make study``, docs/study.md), not a test:
-here 6 problems, 64-token answers, 2 training steps and 2 eval problems check the wiring, not the numbers.
+here 6 problems, 128-token answers, 2 training steps and 2 eval problems check the wiring, not the numbers.
 """
 
 from __future__ import annotations
