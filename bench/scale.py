@@ -17,6 +17,7 @@ and time are measured over the same rows.
     python bench/scale.py --rows 2000          # one small build: fixed costs
     python bench/scale.py --rows 10000 100000 --curate --near
     python bench/scale.py --rows 100000 1000000 --curate --near --until dedup   # source and dedup at 1M
+    python bench/scale.py --rows 100000 1000000 --curate --until select --keep  # to select; --keep resumes
 """
 
 from __future__ import annotations
@@ -153,9 +154,9 @@ def tree_memory(root: int) -> tuple[int, int]:
 def measure(rows: int, sets: list[str], until: str | None = None, keep: bool = False) -> dict:
     make_input(rows, WORK / f"input-he-{rows}.parquet")  # outside the timed build
     data, probe = WORK / f"data-{rows}", WORK / f"probe-{rows}"
-    if not keep:  # --keep: resume a killed run's data directory (finished stages are skipped, their probes kept)
+    if not keep or not data.exists():  # --keep: resume a killed run's data (finished stages skipped, probes kept)
         shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(probe, ignore_errors=True)
+        shutil.rmtree(probe, ignore_errors=True)  # a fresh build: probes another build left would mix in
     t0 = time.time()
     extra = [f"--until={until}"] if until else []
     proc = subprocess.Popen(

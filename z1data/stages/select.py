@@ -5,26 +5,35 @@ stable keys, so a selection never depends on sharding: per problem and mix by ro
 of the recipe seed and the id); the budget by dataset order (source, row, teacher, sample), as
 Z1's stable sort over its file does, or by id (``budget.ties: id``). Dropped rows carry
 ``not_selected``, ``no_passing_sample``, ``mix_excess`` or ``over_budget``.
+
+The stage keeps no array a row: its summaries are written to ``<stage>/.spill/`` as the shards are read and
+the rules run there in chunks (external sorts, ordered partitions, counts: ``z1data/picks.py``); the
+decisions are read back from a file by position, one batch at a time, as the shards stream past.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from z1data import picks
+from z1data.picks import BUCKETS, MIX, NONE_PASS, OVER, Picks, Summaries, mix_counts
+from z1data.probe import Probe
+from z1data.readers import open_parquet
 from z1data.recipe import Recipe, SelectConfig
 from z1data.records import DATASET_SCHEMA
-from z1data.stage import Decisions, GlobalStage
+from z1data.stage import Decisions, Drop, GlobalStage, shard_done, shard_name
 
-BUCKETS = ("short", "long")
 REASONS = ("not_selected", "no_passing_sample", "mix_excess", "over_budget")
-NOT_SELECTED, NONE_PASS, MIX, OVER = range(4)
+__all__ = ["BUCKETS", "REASONS", "SelectSection", "SelectStage", "dataset_order", "greedy_budget", "mix_counts"]
 
 
 def greedy_order(token_nums: np.ndarray, budget: int, mode: str) -> np.ndarray:
@@ -70,14 +79,6 @@ def _rank(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}\x1f{key}".encode()).hexdigest()
 
 
-def mix_counts(available: dict[str, int], shares: dict[str, float]) -> dict[str, int]:
-    """The largest selection with the requested short/long shares that the available rows allow."""
-    total = sum(shares.values())
-    frac = {b: shares.get(b, 0.0) / total for b in ("short", "long")}
-    n = min(available[b] / f for b, f in frac.items() if f > 0)
-    return {b: min(available[b], math.floor(n * f + 1e-9)) for b, f in frac.items()}
-
-
 @dataclass(frozen=True)
 class SelectSection:
     """The ``select`` block plus the recipe's teacher names in order: a trajectory's dataset order
@@ -104,6 +105,7 @@ class SelectStage(GlobalStage):
         "sample_index",
     )
     config: SelectSection
+    chosen: Picks | None = None  # the decisions on disk, while ``run`` streams the shards
 
     def __init__(self, config: SelectSection | SelectConfig, **kwargs: Any) -> None:
         super().__init__(SelectSection(config) if isinstance(config, SelectConfig) else config, **kwargs)
@@ -128,109 +130,85 @@ class SelectStage(GlobalStage):
         return pa.RecordBatch.from_pydict(cols)
 
     def decide(self, summary: pa.Table | list[dict[str, Any]]) -> Decisions:
-        """Per problem, then mix, then budget, each over the rows the step before kept, as arrays: every sort
-        is a stable ``lexsort`` on the keys the rules name, the row's place in id order breaking the rest."""
+        """The stage's decisions (:func:`z1data.picks.decide`, over a temporary disk copy of ``summary``) held as
+        arrays: for tests and tools; the stage itself streams them from disk (``run``)."""
         t = self.as_summary(summary)
-        cfg, n, ids, problems = self.config.select, t.num_rows, t["id"], t["problem_id"]
-        codes, arg = np.full(n, -1, np.int8), np.full(n, -1, np.int64)
-        alive = pc.sort_indices(ids).to_numpy().view(np.int64)  # id order (UTF-8 bytes = code points)
-        rank = np.empty(n, np.int64)
-        rank[alive] = np.arange(n)
-        tokens = _ints(t["num_tokens"])
-        if cfg.per_problem != "all":
-            self._per_problem(alive, rank, tokens, t, codes, arg)
-            alive = alive[codes[alive] < 0]
-        counts: dict[str, tuple[int, int]] = {}
-        if cfg.mix is not None:
-            bucket = _lookup(t["bucket"], lambda v: BUCKETS.index(v) if v in BUCKETS else -1)
-            groups = {b: alive[bucket[alive] == j] for j, b in enumerate(BUCKETS)}
-            want = mix_counts({b: len(g) for b, g in groups.items()}, cfg.mix)
-            for j, (b, g) in enumerate(groups.items()):
-                g = g[np.lexsort((np.arange(len(g)), *_rank_words(self.seed, ids, g).T[::-1]))]
-                codes[g[want[b] :]], arg[g[want[b] :]] = MIX, j
-                counts[b] = (want[b], len(g))
-            alive = alive[codes[alive] < 0]
-        if (budget := cfg.budget) is not None:
-            if budget.ties == "source":
-                alive = alive[np.lexsort(self._dataset_keys(t, rank, alive))]
-            chosen = np.zeros(len(alive), bool)
-            chosen[greedy_order(tokens[alive], budget.tokens, budget.mode)] = True
-            codes[alive[~chosen]] = OVER
+        with tempfile.TemporaryDirectory(prefix="z1data-select-") as tmp:
+            s = Summaries(Path(tmp), self.config.select.per_problem)
+            try:
+                for b in t.to_batches():
+                    s.add(b)
+                chosen = self._decide(s)
+                dec = chosen.decisions.read(0, s.n)
+                chosen.decisions.close()
+            finally:
+                s.close()
+        codes, arg, ids, problems = dec["code"].copy(), dec["arg"].copy(), t["id"], t["problem_id"]
 
         def detail(k: int) -> str:
-            c = codes[k]
-            if c == OVER:
-                return f"budget {budget.tokens} tokens ({budget.mode})"  # type: ignore[union-attr]
-            if c == MIX:
-                b = BUCKETS[arg[k]]
-                return f"{b}: keeping {counts[b][0]} of {counts[b][1]}"
-            pid = problems[k].as_py()
-            if c == NONE_PASS:
-                return f"problem {pid}: no sample passes"
-            return f"problem {pid}: kept {ids[int(arg[k])].as_py()}"
+            return self._detail(int(codes[k]), int(arg[k]), problems[k].as_py(), lambda p: ids[p].as_py(), chosen)
 
         return Decisions(ids, codes, REASONS, detail)
 
-    def _per_problem(
-        self, alive: np.ndarray, rank: np.ndarray, tokens: np.ndarray, t: pa.Table, codes: np.ndarray, arg: np.ndarray
-    ) -> None:
-        """Per problem, the fewest tokens (then the first id) of its pool (passing rows for ``shortest_passing``,
-        else all) is kept, the others ``not_selected``; a problem with an empty pool drops every row."""
-        pool = (
-            _bools(t["passed"]) if self.config.select.per_problem == "shortest_passing" else np.ones(len(codes), bool)
-        )
-        problem = _ints(t["problem_id"].combine_chunks().dictionary_encode().indices, -1)
-        o = alive[np.lexsort((rank[alive], tokens[alive], ~pool[alive], problem[alive]))]
-        start = np.ones(len(o), bool)
-        start[1:] = problem[o[1:]] != problem[o[:-1]]
-        best = o[np.maximum.accumulate(np.where(start, np.arange(len(o)), 0))]  # each row's group head
-        none, other = ~pool[best], (o != best) & pool[best]
-        codes[o[none]] = NONE_PASS
-        codes[o[other]], arg[o[other]] = NOT_SELECTED, best[other]
+    def _decide(self, s: Summaries) -> Picks:
+        return picks.decide(s, self.config.select, self.seed, self.config.teachers)
 
-    def _dataset_keys(self, t: pa.Table, rank: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
-        """:func:`dataset_order`'s key of ``rows`` as ``lexsort`` keys (last = primary), each as narrow as it can be."""
-        teachers = self.config.teachers
-        names = sorted(
-            {v for c in t["teacher"].chunks for v in _dictionary(c).dictionary.to_pylist()},
-            key=lambda v: (teachers.index(v), "") if v in teachers else (len(teachers), v),
-        )
-        place = {v: k for k, v in enumerate(names)}
-        position, index = t["source_position"], t["source_index"]
-        return [
-            rank[rows],
-            _ints(t["sample_index"])[rows],
-            _lookup(t["teacher"], lambda v: place.get(v, len(names)))[rows],
-            _ints(index)[rows],
-            _bools(pc.is_null(index))[rows],
-            _ints(position)[rows],
-            _bools(pc.is_null(position))[rows],
-        ]
+    def _detail(self, code: int, arg: int, problem: str | None, id_at: Any, chosen: Picks) -> str:
+        if code == OVER:
+            budget = self.config.select.budget
+            assert budget is not None
+            return f"budget {budget.tokens} tokens ({budget.mode})"
+        if code == MIX:
+            b = BUCKETS[arg]
+            return f"{b}: keeping {chosen.counts[b][0]} of {chosen.counts[b][1]}"
+        if code == NONE_PASS:
+            return f"problem {problem}: no sample passes"
+        return f"problem {problem}: kept {id_at(arg)}"
 
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Any]:
+        """As ``GlobalStage.run``, with the summaries and decisions on disk (``.spill/``) instead of in memory."""
+        todo = [i for i in range(self.num_shards) if not shard_done(self.out_dir, i)]
+        if rank != 0 or not todo:
+            yield from ()
+            return
+        assert self.in_dir is not None
+        probe = Probe(self.name)
+        self.setup()
+        probe.setup_done()
+        tmp = self.out_dir / ".spill"
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed run's summaries are redone
+        self.summaries, self.offsets = Summaries(tmp, self.config.select.per_problem), []
+        try:
+            for i in range(self.num_shards):
+                self.offsets.append(self.summaries.n)
+                path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
+                for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
+                    self.summaries.add(b)
+            self.chosen = self._decide(self.summaries)
+            probe.done(sum(self.run_shard(i) for i in todo))
+        finally:
+            if self.chosen is not None:
+                self.chosen.decisions.close()
+            self.summaries.close()
+            self.chosen = None
+            shutil.rmtree(tmp, ignore_errors=True)
+        yield from ()
 
-def _ints(col: Any, null: int = 0) -> np.ndarray:
-    return np.asarray(pc.fill_null(col, null).to_numpy(), dtype=np.int64)
-
-
-def _bools(col: Any) -> np.ndarray:
-    return np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _dictionary(chunk: pa.Array) -> pa.DictionaryArray:
-    return chunk if pa.types.is_dictionary(chunk.type) else chunk.dictionary_encode()
-
-
-def _lookup(col: pa.ChunkedArray, key: Any) -> np.ndarray:
-    """``key(value)`` per row of a (dictionary-encoded) string column, computed once per distinct value a chunk."""
-    parts = [np.zeros(0, np.int64)]
-    for c in map(_dictionary, col.chunks):
-        table = np.array([key(v) for v in c.dictionary.to_pylist()] + [key(None)], np.int64)
-        parts.append(table[_ints(c.indices, len(c.dictionary))])
-    return np.concatenate(parts)
-
-
-def _rank_words(seed: int, ids: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
-    """:func:`_rank` of the rows' ids as big-endian 64-bit words (their order is the hex digests' order)."""
-    chosen = ids.take(pa.array(rows, pa.int64())).to_pylist()
-    digests = b"".join(hashlib.sha256(f"{seed}\x1f{key}".encode()).digest() for key in chosen)
-    return np.frombuffer(digests, ">u8").reshape(len(rows), 4)
+    def process(self, rows: list[dict[str, Any]], shard: int) -> Iterable[dict[str, Any] | Drop]:
+        """Rows streamed in summary order; each batch's decisions and ids are read from disk (decisions from
+        ``decide``, held in ``self.drops``, when not run by ``run``)."""
+        if self.chosen is None:
+            yield from super().process(rows, shard)
+            return
+        start, self.cursor = self.cursor, self.cursor + len(rows)
+        store = self.summaries.ids
+        for r, rid, d in zip(
+            rows, store.ids(start, len(rows)), self.chosen.decisions.read(start, len(rows)), strict=True
+        ):
+            if self.row_key(r) != rid:
+                raise RuntimeError(f"{self.name} shard {shard}: read row {self.row_key(r)} where the summary has {rid}")
+            if d["code"] < 0:
+                yield r
+            else:
+                detail = self._detail(int(d["code"]), int(d["arg"]), r["problem_id"], store.id_at, self.chosen)
+                yield Drop(REASONS[d["code"]], rid, detail, r)
