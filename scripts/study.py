@@ -76,6 +76,32 @@ def data_table(facts: list[dict[str, Any]], trained: dict[str, dict[str, Any]]) 
     return "\n".join(lines) + "\n"
 
 
+def tokens_plot(runs: list[dict[str, Any]], path: Path) -> Path:
+    """Thinking tokens (solid) and total tokens (dashed) per budget: the length each student learned, which an
+    accuracy-vs-tokens curve hides when accuracy is flat."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r in runs:
+        xs = [b["budget"] for b in r["budgets"]]
+        line = ax.plot(xs, [b["avg_thinking_tokens"] for b in r["budgets"]], marker="o", label=r["label"])[0]
+        ax.plot(xs, [b["avg_total_tokens"] for b in r["budgets"]], ls="--", color=line.get_color(), alpha=0.6)
+    ax.plot(xs, xs, color="grey", lw=0.8, ls=":", label="budget")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_xlabel("thinking budget (tokens)")
+    ax.set_ylabel("average tokens (solid: thinking, dashed: total)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -127,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     facts = [version_facts(dirs[n]) for n in VERSIONS]
     md, png = compare(runs, a.out)
     results = [json.loads((Path(r) / "results.json").read_text()) for r in runs]
+    tokens_plot(results, a.out / "tokens.png")
     timings["total"] = round(time.perf_counter() - t0, 1)
     text = (
         f"# Z1 study{' (quick: the machinery only)' if a.quick else ''}\n\n"
         f"## Data\n\n{data_table(facts, trained)}\n"
         f"## Shifted Thinking Window sweep\n\n{markdown_table(results, with_run=True)}\n"
-        f"![accuracy vs thinking tokens](scaling.png)\n\n"
+        f"![accuracy vs thinking tokens](scaling.png)\n\n![tokens per budget](tokens.png)\n\n"
         f"## Wall time (s)\n\n" + "".join(f"- {k}: {v}\n" for k, v in timings.items())
     )
     md.write_text(text)
@@ -140,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"quick": a.quick, "data": facts, "runs": results, "timings_s": timings}, indent=2) + "\n"
     )
     print(text, end="")
-    print(f"wrote {md}, {png}, {a.out / 'study.json'}")
+    print(f"wrote {md}, {png}, {a.out / 'tokens.png'}, {a.out / 'study.json'}")
     return 0
 
 

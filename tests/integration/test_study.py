@@ -53,7 +53,8 @@ def test_quick_study_builds_trains_evaluates_and_reports(tmp_path: Path) -> None
         assert [b["budget"] for b in r["budgets"]] == [16, 32] and r["offset"] == 100 and r["problems"] == 2
     assert all(r["train"]["steps"] == 2 for r in runs[1:])
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "## Data" in report and "study/mixed/v1" in report and (tmp_path / "report" / "scaling.png").stat().st_size
+    assert "## Data" in report and "study/mixed/v1" in report
+    assert all((tmp_path / "report" / f).stat().st_size for f in ("scaling.png", "tokens.png"))
 
     again = _study(tmp_path)  # everything is done: versions up to date, models reused, evals from their journals
     assert again.returncode == 0, again.stderr[-3000:]
