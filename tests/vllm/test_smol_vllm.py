@@ -8,15 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_smol
 from z1data.engines import SamplingParams, make_engine
-from z1data.smolmodel import SmolUnavailable, gguf_path
 from z1data.sources.humaneval import humaneval_problems
 
 pytestmark = pytest.mark.vllm
-try:
-    gguf_path()
-except SmolUnavailable as e:
-    pytest.skip(f"smol: unavailable: {e}", allow_module_level=True)
+require_smol()
 
 
 @pytest.fixture(scope="module")

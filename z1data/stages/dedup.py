@@ -27,10 +27,9 @@ import pyarrow as pa
 
 from z1data import twins
 from z1data.probe import Probe
-from z1data.readers import open_parquet
 from z1data.recipe import DedupConfig
 from z1data.records import PROBLEM_SCHEMA
-from z1data.stage import Decisions, Drop, GlobalStage, shard_done, shard_name
+from z1data.stage import Decisions, Drop, GlobalStage, shard_done
 from z1data.twins import Store
 
 _WS = re.compile(r"\s+")
@@ -181,13 +180,9 @@ class DedupStage(GlobalStage):
         tmp = self.out_dir / ".spill"
         shutil.rmtree(tmp, ignore_errors=True)  # a killed run's summaries are redone
         num_perm = self.config.near.num_perm if self.config.near is not None else None
-        self.store, self.offsets = Store(tmp, num_perm), []
+        self.store = Store(tmp, num_perm)
         try:
-            for i in range(self.num_shards):
-                self.offsets.append(self.store.n)
-                path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
-                for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
-                    _store_batch(self.store, self.summarise(b), num_perm)
+            self.read_shards(lambda b: _store_batch(self.store, self.summarise(b), num_perm))
             self.decisions = twins.decide(self.store, self.config.exact, _lsh(self.config))
             probe.done(sum(self.run_shard(i) for i in todo))
         finally:

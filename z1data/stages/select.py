@@ -27,10 +27,9 @@ import pyarrow as pa
 from z1data import picks
 from z1data.picks import BUCKETS, MIX, NONE_PASS, OVER, Picks, Summaries, mix_counts
 from z1data.probe import Probe
-from z1data.readers import open_parquet
 from z1data.recipe import Recipe, SelectConfig
 from z1data.records import DATASET_SCHEMA
-from z1data.stage import Decisions, Drop, GlobalStage, shard_done, shard_name
+from z1data.stage import Decisions, Drop, GlobalStage, shard_done
 
 REASONS = ("not_selected", "no_passing_sample", "mix_excess", "over_budget")
 __all__ = ["BUCKETS", "REASONS", "SelectSection", "SelectStage", "dataset_order", "greedy_budget", "mix_counts"]
@@ -177,13 +176,9 @@ class SelectStage(GlobalStage):
         probe.setup_done()
         tmp = self.out_dir / ".spill"
         shutil.rmtree(tmp, ignore_errors=True)  # a killed run's summaries are redone
-        self.summaries, self.offsets = Summaries(tmp, self.config.select.per_problem), []
+        self.summaries = Summaries(tmp, self.config.select.per_problem)
         try:
-            for i in range(self.num_shards):
-                self.offsets.append(self.summaries.n)
-                path = self.in_dir / "out" / f"{shard_name(i)}.parquet"
-                for b in open_parquet(path).iter_batches(self.summary_batch_rows, columns=list(self.summary_columns)):
-                    self.summaries.add(b)
+            self.read_shards(self.summaries.add)
             self.chosen = self._decide(self.summaries)
             probe.done(sum(self.run_shard(i) for i in todo))
         finally:
